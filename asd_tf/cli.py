@@ -1,0 +1,55 @@
+"""The ``asd-tf`` command line.
+
+Each sub-command lives beside the code it drives: a module exposes
+``register(subparsers)``, which adds its parser and sets ``func``. Modules are
+imported only when listed here, and heavy imports (TensorFlow) happen inside
+the command functions, so ``asd-tf index`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import ASDError
+
+# command name -> module providing ``register(subparsers)``
+COMMANDS: dict[str, str] = {
+    "synth": "asd_tf.data.synthetic_cli",
+    "index": "asd_tf.data.index_cli",
+    "train": "asd_tf.training.cli",
+    "evaluate": "asd_tf.evaluation.cli",
+    "describe": "asd_tf.models.describe",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asd-tf", description="Anomalous sound detection toolkit (DCASE Task 2)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module_name in COMMANDS.values():
+        module = importlib.import_module(module_name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except ASDError as exc:
+        print(f"asd-tf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"asd-tf {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

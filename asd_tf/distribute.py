@@ -1,0 +1,90 @@
+"""tf.distribute helpers: strategy selection and global-batch reductions.
+
+Losses with batch statistics (AdaCos, sub-cluster AdaCos) must compute them
+over the *global* batch so that every replica holds the same adaptive scale.
+The reductions below work in replica context under any strategy, including the
+default (single-device) one, where they are the identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def _replica_context():
+    ctx = tf.distribute.get_replica_context()
+    # In cross-replica context (e.g. model building) there is no replica context;
+    # statistics are then local, which is what a single device computes anyway.
+    return ctx
+
+
+def num_replicas() -> int:
+    """Number of replicas in sync of the current strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def global_sum(x: tf.Tensor) -> tf.Tensor:
+    """Sum of ``x`` over all replicas (``x`` is already reduced per replica)."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def global_max(x: tf.Tensor) -> tf.Tensor:
+    """Maximum of ``x`` over all replicas."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.MAX, x)
+
+
+def global_concat(x: tf.Tensor) -> tf.Tensor:
+    """Concatenate ``x`` (shape ``[b, ...]``) over replicas along axis 0."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_gather(x, axis=0)
+
+
+def global_mean(x: tf.Tensor) -> tf.Tensor:
+    """Mean over the global batch of a per-sample tensor ``x`` of shape ``[b]``."""
+    total = global_sum(tf.reduce_sum(x))
+    count = global_sum(tf.cast(tf.shape(x)[0], x.dtype))
+    return total / count
+
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """Return the tf.distribute strategy for ``name``.
+
+    ``auto``: MultiWorkerMirroredStrategy when ``TF_CONFIG`` names a cluster with
+    more than one task, MirroredStrategy when several GPUs are visible, the
+    default strategy otherwise.
+    """
+    from .errors import ConfigError
+
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        tf_config = os.environ.get("TF_CONFIG")
+        if tf_config:
+            try:
+                cluster = json.loads(tf_config).get("cluster", {})
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+            if sum(len(v) for v in cluster.values()) > 1:
+                name = "multiworker"
+        if name == "auto":
+            gpus = tf.config.list_logical_devices("GPU")
+            name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
