@@ -1,0 +1,28 @@
+"""Anomaly scoring backends on NumPy embeddings, per section (paper Sec. IV-B)."""
+
+from asd_tf.scoring.backends import (
+    BACKENDS,
+    ScoringBackend,
+    ensemble_scores,
+    group_by_section,
+    make_backend,
+    score_dataset,
+)
+from asd_tf.scoring.kmeans import KMeansBackend, cosine_distances, l2_normalize
+from asd_tf.scoring.knn import KNNBackend
+from asd_tf.scoring.posterior import ClassPosteriorBackend, log_softmax
+
+__all__ = [
+    "BACKENDS",
+    "ClassPosteriorBackend",
+    "KMeansBackend",
+    "KNNBackend",
+    "ScoringBackend",
+    "cosine_distances",
+    "ensemble_scores",
+    "group_by_section",
+    "l2_normalize",
+    "log_softmax",
+    "make_backend",
+    "score_dataset",
+]

@@ -1,0 +1,68 @@
+"""``asd-tf index DIR``: list the clips of a DCASE dataset folder.
+
+Without ``--json``: a table of clip counts per dataset, machine, section,
+domain, split and label. With ``--json``: one JSON object per clip and line
+(keys path, dataset, machine, section, domain, split, label, attributes).
+Errors (no dataset, bad file names without ``--skip-bad``) exit with code 2
+through the CLI's ASDError handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence, TextIO
+
+HEADER = ("dataset", "machine", "section", "domain", "split", "label", "clips")
+
+
+def format_table(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADER) -> str:
+    """Plain-text table with left-aligned text columns and right-aligned numbers."""
+    cells = [[str(h) for h in header]] + [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [all(isinstance(row[i], int) for row in rows) and rows != [] for i in range(len(header))]
+    lines = []
+    for r in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from .index import count_table, scan_dataset
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    index = scan_dataset(
+        args.directory, ground_truth_dir=args.ground_truth, skip_bad=args.skip_bad, dataset=args.dataset
+    )
+    if args.json:
+        for clip in index.clips:
+            out.write(json.dumps(clip.to_json(), ensure_ascii=False) + "\n")
+    else:
+        rows = count_table(index.clips)
+        out.write(format_table(rows) + "\n")
+        out.write(f"{len(index.clips)} clips in {index.root} (dataset: {index.dataset})\n")
+    for path, problem in index.skipped:
+        err.write(f"asd-tf index: skipped {path}: {problem}\n")
+    if index.skipped:
+        err.write(f"asd-tf index: {len(index.skipped)} file(s) skipped\n")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``index`` sub-command."""
+    p = subparsers.add_parser(
+        "index",
+        help="list the clips of a DCASE Task 2 dataset folder",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("directory", metavar="DIR", help="dataset root (searched for <machine>/{train,test})")
+    p.add_argument("--json", action="store_true", help="one JSON object per clip and line")
+    p.add_argument("--ground-truth", metavar="DIR", default=None,
+                   help="folder with ground_truth_data/ and ground_truth_domain/ CSVs")
+    p.add_argument("--skip-bad", action="store_true", help="skip files with unknown names instead of failing")
+    p.add_argument("--dataset", choices=("dcase2020", "dcase2021", "dcase2022", "dcase2023"), default=None,
+                   help="force the layout family of section_XX names (default: from folder names)")
+    p.set_defaults(func=run)

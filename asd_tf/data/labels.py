@@ -1,0 +1,147 @@
+"""Auxiliary-task label sets: which class each training clip belongs to (DESIGN.md section 1).
+
+The reference system learns embeddings by classifying clips into auxiliary
+classes built from file-name metadata (paper Sec. IV-B):
+
+=============  ===========================================  ====================
+name           class of a clip                              example class name
+=============  ===========================================  ====================
+``none``       one class for everything (one-class loss)    ``all``
+``machine``    machine type                                 ``fan``
+``section``    machine type x section (2020: x machine ID)  ``fan/00``
+``attribute``  machine x section x attribute string x       ``fan/00/m-n_W/source``
+               domain (342 classes on DCASE 2022)
+``individual`` one model per machine x section; each        ``fan/00``
+               model is one-class
+=============  ===========================================  ====================
+
+Class ids are the positions of the class names in sorted order, so the same
+clips always give the same ids. In ``attribute`` names an empty attribute
+string (DCASE 2020, 2021 test names) is written ``-``.
+
+For ``individual`` the label set enumerates the (machine, section) groups;
+``encode`` returns the group id of each clip, which routes the clip to its
+group's model. ``per_model`` is then True: each model sees a single class
+(id 0). :func:`individual_groups` splits clips by group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, LabelError
+from .records import ClipRecord
+
+LABEL_SETS: tuple[str, ...] = ("none", "machine", "section", "attribute", "individual")
+EMPTY_ATTRIBUTE = "-"
+
+
+def _key_none(c: ClipRecord) -> str:
+    return "all"
+
+
+def _key_machine(c: ClipRecord) -> str:
+    return c.machine
+
+
+def _key_section(c: ClipRecord) -> str:
+    return f"{c.machine}/{c.section}"
+
+
+def _key_attribute(c: ClipRecord) -> str:
+    return f"{c.machine}/{c.section}/{c.attributes or EMPTY_ATTRIBUTE}/{c.domain}"
+
+
+_KEYS: dict[str, Callable[[ClipRecord], str]] = {
+    "none": _key_none,
+    "machine": _key_machine,
+    "section": _key_section,
+    "attribute": _key_attribute,
+    "individual": _key_section,
+}
+
+
+def class_name(clip: ClipRecord, name: str) -> str:
+    """The class name of ``clip`` under label set ``name``."""
+    if name not in _KEYS:
+        raise ConfigError(f"unknown label set {name!r}; choose one of {', '.join(LABEL_SETS)}")
+    return _KEYS[name](clip)
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A fixed mapping class name -> integer id (ids follow sorted names)."""
+
+    name: str
+    names: list[str]
+    _ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in _KEYS:
+            raise ConfigError(f"unknown label set {self.name!r}; choose one of {', '.join(LABEL_SETS)}")
+        if list(self.names) != sorted(set(self.names)):
+            raise LabelError(f"label set {self.name!r}: class names must be sorted and unique")
+        object.__setattr__(self, "names", list(self.names))
+        object.__setattr__(self, "_ids", {n: i for i, n in enumerate(self.names)})
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (for ``individual``: number of machine x section groups)."""
+        return len(self.names)
+
+    @property
+    def per_model(self) -> bool:
+        """True for ``individual``: one one-class model per class id."""
+        return self.name == "individual"
+
+    def class_of(self, clip: ClipRecord) -> str:
+        """Class name of one clip (whether or not it is in this set)."""
+        return _KEYS[self.name](clip)
+
+    def encode(self, clips: Iterable[ClipRecord]) -> np.ndarray:
+        """Class ids (int32) of ``clips``; LabelError naming the first clip whose class is unknown."""
+        ids = []
+        for clip in clips:
+            key = self.class_of(clip)
+            try:
+                ids.append(self._ids[key])
+            except KeyError:
+                raise LabelError(
+                    f"{clip.path}: class {key!r} is not in label set {self.name!r} "
+                    f"({self.num_classes} classes built from other clips)"
+                ) from None
+        return np.asarray(ids, dtype=np.int32)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name": ..., "names": [...]}``."""
+        return {"name": self.name, "names": list(self.names)}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "LabelSet":
+        """Inverse of :meth:`to_json`."""
+        try:
+            return cls(name=str(obj["name"]), names=[str(n) for n in obj["names"]])
+        except (KeyError, TypeError) as exc:
+            raise LabelError(f"label set JSON must have 'name' and 'names': {exc}") from exc
+
+
+def build_label_set(clips: Sequence[ClipRecord], name: str) -> LabelSet:
+    """Label set ``name`` over the classes present in ``clips`` (usually the training clips)."""
+    if name not in _KEYS:
+        raise ConfigError(f"unknown label set {name!r}; choose one of {', '.join(LABEL_SETS)}")
+    clips = list(clips)
+    if not clips:
+        raise LabelError(f"cannot build label set {name!r} from an empty clip list")
+    key = _KEYS[name]
+    return LabelSet(name=name, names=sorted({key(c) for c in clips}))
+
+
+def individual_groups(clips: Iterable[ClipRecord]) -> dict[tuple[str, str], list[ClipRecord]]:
+    """Clips grouped by (machine, section), keys sorted, clip order kept within a group."""
+    groups: dict[tuple[str, str], list[ClipRecord]] = {}
+    for clip in clips:
+        groups.setdefault((clip.machine, clip.section), []).append(clip)
+    return {k: groups[k] for k in sorted(groups)}

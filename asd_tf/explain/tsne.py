@@ -1,0 +1,119 @@
+"""t-SNE views of the embedding space and the Table III distance (paper Sec. IV-F, Fig. 5, Table III).
+
+The paper projects the test embeddings with t-SNE and reports "the average
+Euclidean distance between the t-SNE projections of each anomalous sample and
+the closest normal sample", mean and standard deviation over five trials.
+Embeddings are L2-normalised first by default: on the unit sphere Euclidean and
+cosine distances order neighbours identically (the paper's Lemma 5), so t-SNE
+sees the geometry the cosine scoring uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from asd_tf.errors import MetricError
+
+__all__ = ["tsne_embed", "anomaly_to_normal_distance", "aggregate", "plot_tsne"]
+
+
+def tsne_embed(embeddings: Any, seed: int, perplexity: float = 30.0, normalize: bool = True) -> np.ndarray:
+    """2-D t-SNE projection of [n, D] embeddings (``sklearn.manifold.TSNE``, PCA init).
+
+    ``perplexity`` is clipped to ``(n - 1) / 3`` (at least 1) so small sets work:
+    t-SNE needs perplexity < n and about 3 * perplexity neighbours.
+    Returns float64 [n, 2]; the same ``seed`` gives the same projection.
+    """
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(embeddings, np.float64)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise MetricError(f"t-SNE needs an [n, D] array with n >= 3, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise MetricError("t-SNE input embeddings contain NaN or inf")
+    if normalize:
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    perp = float(min(perplexity, max(1.0, (x.shape[0] - 1) / 3.0)))
+    tsne = TSNE(n_components=2, perplexity=perp, init="pca", random_state=int(seed))
+    return tsne.fit_transform(x).astype(np.float64)
+
+
+def anomaly_to_normal_distance(points_2d: Any, is_anomaly: Any) -> float:
+    """Table III: mean over anomalous points of the Euclidean distance to the nearest normal point."""
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points_2d, np.float64)
+    a = np.asarray(is_anomaly, bool)
+    if p.ndim != 2 or a.shape != (p.shape[0],):
+        raise MetricError(f"points {p.shape} and is_anomaly {a.shape} must be [n, d] and [n]")
+    if not a.any() or a.all():
+        raise MetricError("anomaly_to_normal_distance needs both anomalous and normal points")
+    dist, _ = cKDTree(p[~a]).query(p[a], k=1)
+    return float(np.mean(dist))
+
+
+def aggregate(values: Sequence[float], ddof: int = 0) -> tuple[float, float]:
+    """(mean, standard deviation) over trials, as in Table III; ``ddof=0`` (population std) by default."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        raise MetricError("aggregate needs at least one value")
+    std = float(v.std(ddof=ddof)) if v.size > ddof else float("nan")
+    return float(v.mean()), std
+
+
+def plot_tsne(
+    panels: Sequence[dict[str, Any]],
+    out_path_stem: str,
+    *,
+    ncols: int = 3,
+    panel_size: tuple[float, float] = (4.0, 4.0),
+    dpi: int = 100,
+    legend: bool = True,
+    max_legend_entries: int = 12,
+) -> list[str]:
+    """Fig. 5-style scatter plots, one panel per run.
+
+    Each panel dict has ``points`` [n, 2], ``labels`` [n] (colour category:
+    section or class; ``colours`` is accepted as an alias), ``is_anomaly`` [n]
+    and ``title``. Colour = category, marker ``o`` = normal, ``x`` = anomaly.
+    Writes ``<stem>.png`` of exactly ``(min(ncols, k) * w, ceil(k / ncols) * h) * dpi``
+    pixels and ``<stem>.pdf``; returns their paths.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from asd_tf.errors import ConfigError
+    from asd_tf.explain import save_figure
+
+    if len(panels) == 0:
+        raise ConfigError("plot_tsne needs at least one panel")
+    k = len(panels)
+    nc = min(ncols, k)
+    nr = -(-k // nc)
+    fig, axes = plt.subplots(nr, nc, figsize=(panel_size[0] * nc, panel_size[1] * nr), dpi=dpi, squeeze=False)
+    cmap = plt.get_cmap("tab20")
+    for ax in axes.ravel()[k:]:
+        ax.axis("off")
+    for ax, panel in zip(axes.ravel(), panels):
+        pts = np.asarray(panel["points"], np.float64)
+        labels = np.asarray(panel.get("labels", panel.get("colours", np.zeros(len(pts)))))
+        anom = np.asarray(panel["is_anomaly"], bool)
+        if pts.ndim != 2 or pts.shape[1] != 2 or labels.shape[0] != pts.shape[0] or anom.shape[0] != pts.shape[0]:
+            raise ConfigError(f"plot_tsne panel {panel.get('title', '')!r}: points must be [n, 2] with n labels/flags")
+        cats = sorted(set(labels.tolist()), key=str)
+        for i, cat in enumerate(cats):
+            colour = cmap(i % cmap.N)
+            sel = labels == cat
+            ax.scatter(*pts[sel & ~anom].T, s=6, marker="o", color=colour, linewidths=0, label=str(cat))
+            ax.scatter(*pts[sel & anom].T, s=10, marker="x", color=colour, linewidths=0.8)
+        ax.set_title(str(panel.get("title", "")), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if legend and len(cats) <= max_legend_entries:
+            ax.legend(fontsize=6, markerscale=2, loc="best", title="o normal, x anomaly", title_fontsize=6)
+    fig.tight_layout()
+    return save_figure(fig, out_path_stem)

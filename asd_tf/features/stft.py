@@ -1,0 +1,99 @@
+"""Linear-magnitude short-time Fourier transform as a Keras layer.
+
+The reference system (Wilkinghoff & Kurth, TASLP 2024, Sec. IV-B; Wilkinghoff,
+ICASSP 2023) feeds a *linear* magnitude spectrogram with a 1024-sample window,
+a hop of 512 samples and no padding at the end to its spectrogram branch:
+160000 samples (10 s at 16 kHz) give 311 frames x 513 frequency bins.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ..errors import ConfigError
+
+
+def spectrogram_shape(
+    num_samples: int, frame_length: int = 1024, frame_step: int = 512, pad_end: bool = False
+) -> tuple[int, int]:
+    """Return ``(frames, bins)`` of :class:`STFTMagnitude` for a clip of ``num_samples`` samples.
+
+    Without end padding a frame is kept only if it lies fully inside the clip:
+    ``frames = 1 + (num_samples - frame_length) // frame_step``; with padding,
+    ``ceil(num_samples / frame_step)``. ``bins = frame_length // 2 + 1``.
+    """
+    if frame_length <= 0 or frame_step <= 0:
+        raise ConfigError(f"STFT frame_length ({frame_length}) and frame_step ({frame_step}) must be positive")
+    if pad_end:
+        frames = -(-num_samples // frame_step)
+    else:
+        if num_samples < frame_length:
+            raise ConfigError(
+                f"clips of {num_samples} samples are shorter than one STFT frame ({frame_length}); "
+                "use longer clips or a shorter frame_length"
+            )
+        frames = 1 + (num_samples - frame_length) // frame_step
+    return frames, frame_length // 2 + 1
+
+
+@keras.saving.register_keras_serializable(package="asd_tf")
+class STFTMagnitude(keras.layers.Layer):
+    """Magnitude of the STFT with a periodic Hann window.
+
+    Args:
+        frame_length: window (and FFT) length in samples; 1024 in the reference system.
+        frame_step: hop size in samples; 512 in the reference system.
+        pad_end: zero-pad the end so the last partial frame is kept; ``False``
+            in the reference system (311 frames for 160000 samples).
+        **kwargs: base ``keras.layers.Layer`` arguments. ``dtype`` defaults to
+            ``"float32"`` so a mixed-precision policy never runs the FFT in float16.
+
+    Call arguments:
+        inputs: waveforms ``[batch, num_samples]``.
+
+    Returns:
+        ``[batch, frames, frame_length // 2 + 1]`` float32 linear magnitudes.
+
+    Example:
+        >>> spec = STFTMagnitude()(tf.zeros([2, 160000]))  # [2, 311, 513]
+
+    References:
+        Wilkinghoff & Kurth, "Why do angular margin losses work well for
+        semi-supervised anomalous sound detection?", TASLP 2024, Sec. IV-B.
+    """
+
+    def __init__(self, frame_length: int = 1024, frame_step: int = 512, pad_end: bool = False, **kwargs):
+        # The FFT needs float32: float16 loses the dynamic range of 1024-point sums.
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if int(frame_length) <= 0 or int(frame_step) <= 0:
+            raise ConfigError(f"STFTMagnitude: frame_length ({frame_length}) and frame_step ({frame_step}) must be positive")
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.pad_end = bool(pad_end)
+
+    def call(self, inputs):
+        waveforms = tf.cast(inputs, tf.float32)  # [batch, samples]
+        stft = tf.signal.stft(
+            waveforms,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.frame_length,
+            window_fn=tf.signal.hann_window,  # periodic Hann (tf default), as tf.signal.stft in the public code
+            pad_end=self.pad_end,
+        )  # [batch, frames, bins] complex64
+        return tf.abs(stft)
+
+    def compute_output_shape(self, input_shape):
+        num_samples = input_shape[-1]
+        bins = self.frame_length // 2 + 1
+        if num_samples is None:
+            return (*input_shape[:-1], None, bins)
+        frames, _ = spectrogram_shape(num_samples, self.frame_length, self.frame_step, self.pad_end)
+        return (*input_shape[:-1], frames, bins)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(frame_length=self.frame_length, frame_step=self.frame_step, pad_end=self.pad_end)
+        return config

@@ -1,0 +1,111 @@
+"""AdaCos loss (Wilkinghoff & Kurth, Def. 3; Zhang et al., CVPR 2019)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from .adaptive_scale import DEFAULT_MAX_SCALE, AdaptiveScaleMixin, global_log_mean_sum_exp, global_median
+from .base import TARGET_ONE_TOL, AngularLossLayer, angles, soft_cross_entropy, sparse_cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="asd_tf")
+class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
+    """Cosine softmax with the dynamically adaptive scale of Eq. (7).
+
+    Logits ``s * cos(z, c_j)`` with N fixed random unit centres; loss
+    ``-sum_j l_j(x) log smax(s cos)_j`` (Eqs. 3 and 9, margin 0), ``l`` the
+    (mixed-up) soft targets.
+
+    Scale (Eq. 7): ``s_0 = sqrt(2) log(N - 1)`` (for N <= 2 this is <= 0 or
+    -inf; ``sqrt(2) log 2`` is used instead, see :mod:`.adaptive_scale`). Each
+    training call is one step t >= 1: with the stored ``s^(t-1)``
+
+    * ``B_avg = (1/B) sum_x sum_{j: l_j(x) != 1} exp(s^(t-1) cos(z_x, c_j))``
+      (Eq. 8; with mixup both mixed classes have ``l_j < 1`` and are summed,
+      exactly as the equation reads),
+    * ``theta_med`` = median over the batch of the target angle; with mixup the
+      mixed angle ``sum_j l_j(x) theta_{x,j}`` (remark after Eq. 9),
+    * ``s^(t) = log(B_avg) / cos(min(pi/4, theta_med))``.
+
+    The loss of step t uses ``s^(t)`` (the definition indexes the scale of the
+    loss at step t by t, and its statistics use ``s^(t-1)``; the original AdaCos
+    algorithm does the same). The scale is a constant for the gradient.
+    Statistics are over the global batch under ``tf.distribute``. Evaluation
+    calls (``training=False``) use the stored scale and change nothing.
+
+    Args:
+        num_classes, embedding_dim, label_mix, seed, trainable_centres: see
+            :class:`AngularLossLayer`.
+        max_scale: upper bound of the scale (guard, see :mod:`.adaptive_scale`).
+
+    Call arguments:
+        embeddings: ``[B, D]``; y1, y2: ``[B]`` int; lam: ``[B]`` float;
+        training: Python bool, update the scale when True.
+
+    Returns per-sample loss ``[B]``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        label_mix: str = "linear",
+        seed: int = 0,
+        trainable_centres: bool = False,
+        max_scale: float = DEFAULT_MAX_SCALE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_classes, embedding_dim, label_mix, seed, trainable_centres, **kwargs)
+        k = self.num_classes * self.centres_per_class
+        self.centres = self._add_centres(k, "centres", self.seed, self.trainable_centres)
+        self._init_scale(k, max_scale)
+        self.built = True
+
+    # -------------------------------------------------------------- internals
+    def _class_logits(self, scaled_cos: tf.Tensor) -> tf.Tensor:
+        """Per-class logits from per-centre logits (identity for one centre per class)."""
+        return scaled_cos
+
+    def _target_angles(self, cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """Mixed target angle ``sum_j l_j(x) theta_{x,j}``: ``[B]``."""
+        return tf.reduce_sum(targets * angles(cos), axis=1)
+
+    def _log_numerator(self, scaled_cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """``log B_avg`` of Eq. (8): non-target classes only."""
+        return global_log_mean_sum_exp(scaled_cos, mask=targets < 1.0 - TARGET_ONE_TOL)
+
+    def proposed_scale(self, cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """The unguarded next scale from this batch's statistics (Eq. 7 / Eq. 10)."""
+        s_prev = tf.stop_gradient(tf.convert_to_tensor(self._scale))
+        cos = tf.stop_gradient(cos)
+        numerator = self._log_numerator(s_prev * cos, targets)
+        theta_med = global_median(self._target_angles(cos, targets))
+        return numerator / tf.cos(tf.minimum(math.pi / 4.0, theta_med))
+
+    # --------------------------------------------------------------- contract
+    def call(self, embeddings, y1, y2=None, lam=None, training=False):
+        cos = self.cosines(embeddings)  # [B, N*M]
+        targets = self.targets(y1, y2, lam)  # [B, N]
+        if training:
+            s = self._assign_guarded_scale(self.proposed_scale(cos, targets))
+        else:
+            s = tf.convert_to_tensor(self._scale)
+        s = tf.stop_gradient(s)
+        return soft_cross_entropy(self._class_logits(s * cos), targets)
+
+    def logits(self, embeddings) -> tf.Tensor:
+        """``[B, N]`` class logits at the current scale; softmax = p(class|x)."""
+        return self._class_logits(tf.convert_to_tensor(self._scale) * self.cosines(embeddings))
+
+    def class_loss(self, embeddings, y) -> tf.Tensor:
+        """``-log p(y|x)`` at the current scale (no update)."""
+        return sparse_cross_entropy(self.logits(embeddings), y)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(max_scale=self.max_scale)
+        return config

@@ -1,0 +1,250 @@
+"""Shared machinery of the loss layers: centres, mixed targets, margins.
+
+Every loss in :mod:`asd_tf.losses` is a :class:`AngularLossLayer` with the API
+fixed in the project contract:
+
+* ``call(embeddings [B, D], y1 [B], y2 [B] | None, lam [B] | None, training)``
+  -> per-sample loss ``[B]``; with mixup the input was ``lam*x1 + (1-lam)*x2``.
+* ``logits(embeddings)`` -> ``[B, N]`` class scores whose softmax is p(class|x).
+* ``class_loss(embeddings, y)`` -> ``[B]`` own-class loss (no mixup, no state
+  update, no random margins): the anomaly score of classification models.
+* ``compactness(embeddings, y)`` -> ``(intra [B], inter [B])`` squared distances
+  of the normalised embedding to its class centre(s) / the other classes'
+  centres (Wilkinghoff & Kurth, Def. 1 and Figs. 2-3).
+* ``scale``: adaptive scale variable, fixed float, or ``None``.
+
+Notation follows Wilkinghoff & Kurth (TASLP 2024): ``z`` is the L2-normalised
+embedding, ``c`` a unit centre, ``cos = z . c`` and ``theta = arccos(cos)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..errors import ConfigError
+
+LABEL_MIX_MODES = ("linear", "max")
+
+# Cosines are clipped this far inside [-1, 1] before arccos so that the
+# gradient of arccos (-1/sqrt(1-x^2)) stays finite.
+_ACOS_EPS = 1e-7
+
+# A class target at or above this value counts as "the" class of a sample
+# (Eq. 8's l_j(x) = 1); float32 mixing of a pair of equal labels may give
+# lam + (1 - lam) = 0.99999994 instead of exactly 1.
+TARGET_ONE_TOL = 1e-6
+
+
+def random_unit_centres(num_centres: int, dim: int, seed: int) -> np.ndarray:
+    """``[num_centres, dim]`` i.i.d. Gaussian vectors projected onto the unit sphere.
+
+    Seeded NumPy generator, so a layer rebuilt from its config has the same
+    centres (they are also stored as weights).
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((num_centres, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return centres.astype(np.float32)
+
+
+def l2_normalize(x: tf.Tensor) -> tf.Tensor:
+    """Unit-norm rows (the paper normalises embeddings and centres)."""
+    return tf.math.l2_normalize(x, axis=-1, epsilon=1e-12)
+
+
+def angles(cos: tf.Tensor) -> tf.Tensor:
+    """``theta = arccos(cos)`` with the cosine clipped for finite gradients."""
+    return tf.acos(tf.clip_by_value(cos, -1.0 + _ACOS_EPS, 1.0 - _ACOS_EPS))
+
+
+def margin_cosine(cos: tf.Tensor, margin: tf.Tensor) -> tf.Tensor:
+    """Additive angular margin ``cos(theta + m)`` (ArcFace, Eq. 5 of Wilkinghoff & Kurth).
+
+    ``theta + m`` beyond ``pi`` would make ``cos(theta + m)`` increase again, so
+    the target logit would *reward* larger angles. There the continuous,
+    monotone extension ``cos(theta) - (1 - cos(m))`` is used: it equals
+    ``cos(pi) = -1`` at ``theta = pi - m`` and keeps decreasing in ``theta``.
+    Entries with ``margin == 0`` return ``cos`` unchanged (bit-exact).
+    """
+    theta = angles(cos)
+    with_margin = tf.where(
+        theta + margin <= math.pi,
+        tf.cos(theta + margin),
+        cos - (1.0 - tf.cos(margin)),
+    )
+    return tf.where(tf.equal(margin, 0.0), cos, with_margin)
+
+
+def mixed_targets(
+    y1: tf.Tensor,
+    y2: tf.Tensor | None,
+    lam: tf.Tensor | None,
+    num_classes: int,
+    label_mix: str = "linear",
+) -> tf.Tensor:
+    """Soft targets ``[B, N]`` of a mixed-up batch.
+
+    ``linear``: ``lam*onehot(y1) + (1-lam)*onehot(y2)`` (mixup, Zhang et al.).
+    ``max``: ``max(lam*onehot(y1), (1-lam)*onehot(y2))`` elementwise (the
+    reference system's public code). ``y2 is None``: one-hot of ``y1``.
+    """
+    t1 = tf.one_hot(tf.cast(y1, tf.int32), num_classes, dtype=tf.float32)
+    if y2 is None:
+        return t1
+    if lam is None:
+        raise ConfigError("mixed targets: y2 given without lam")
+    t2 = tf.one_hot(tf.cast(y2, tf.int32), num_classes, dtype=tf.float32)
+    lam = tf.reshape(tf.cast(lam, tf.float32), [-1, 1])
+    if label_mix == "linear":
+        return lam * t1 + (1.0 - lam) * t2
+    return tf.maximum(lam * t1, (1.0 - lam) * t2)
+
+
+def pair_inputs(
+    y1: tf.Tensor, y2: tf.Tensor | None, lam: tf.Tensor | None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(y1, y2, lam)`` as tensors; no mixup means ``y2 = y1`` and ``lam = 1``."""
+    y1 = tf.cast(y1, tf.int32)
+    if y2 is None:
+        return y1, y1, tf.ones(tf.shape(y1), tf.float32)
+    if lam is None:
+        raise ConfigError("mixup pair: y2 given without lam")
+    return y1, tf.cast(y2, tf.int32), tf.cast(lam, tf.float32)
+
+
+def soft_cross_entropy(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """``-sum_j t_j log softmax(logits)_j`` per sample: ``[B, N] -> [B]``."""
+    return -tf.reduce_sum(targets * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
+def sparse_cross_entropy(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """``-log softmax(logits)_y`` per sample: ``[B, N], [B] -> [B]``."""
+    log_p = tf.nn.log_softmax(logits, axis=-1)
+    return -tf.gather(log_p, tf.cast(y, tf.int32), axis=1, batch_dims=1)
+
+
+class AngularLossLayer(keras.layers.Layer):
+    """Base class: a loss head with unit centres ``[N*M, D]`` (M per class).
+
+    Args:
+        num_classes: N, number of auxiliary classes.
+        embedding_dim: D, embedding size.
+        label_mix: ``"linear"`` or ``"max"`` (soft-target losses only).
+        seed: seed of the random centres.
+        trainable_centres: train the centres (the reference system keeps them
+            fixed, Sec. IV-B; ArcFace-style papers train them).
+    """
+
+    #: True for losses that consume (y1, y2, lam) themselves instead of mixed labels.
+    needs_pairs: bool = False
+    #: Centres per class (M); subclasses override.
+    centres_per_class: int = 1
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        label_mix: str = "linear",
+        seed: int = 0,
+        trainable_centres: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if int(num_classes) < 1:
+            raise ConfigError(f"{type(self).__name__}: num_classes must be >= 1, got {num_classes}")
+        if int(embedding_dim) < 1:
+            raise ConfigError(f"{type(self).__name__}: embedding_dim must be >= 1, got {embedding_dim}")
+        if label_mix not in LABEL_MIX_MODES:
+            raise ConfigError(
+                f"{type(self).__name__}: label_mix must be one of {LABEL_MIX_MODES}, got {label_mix!r}"
+            )
+        self.num_classes = int(num_classes)
+        self.embedding_dim = int(embedding_dim)
+        self.label_mix = label_mix
+        self.seed = int(seed)
+        self.trainable_centres = bool(trainable_centres)
+
+    # ----------------------------------------------------------------- helpers
+    def _add_centres(self, num_centres: int, name: str, seed: int, trainable: bool):
+        """Create a ``[num_centres, D]`` weight holding seeded random unit centres."""
+        values = random_unit_centres(num_centres, self.embedding_dim, seed)
+
+        def init(shape, dtype=None):  # a callable initialiser: no config needed
+            return tf.constant(values, dtype=dtype or "float32")
+
+        return self.add_weight(
+            shape=(num_centres, self.embedding_dim),
+            initializer=init,
+            dtype="float32",
+            trainable=trainable,
+            name=name,
+        )
+
+    def targets(self, y1, y2=None, lam=None) -> tf.Tensor:
+        """Soft targets ``[B, N]`` for this layer's ``label_mix``."""
+        return mixed_targets(y1, y2, lam, self.num_classes, self.label_mix)
+
+    def centre_matrix(self) -> tf.Tensor:
+        """Unit centres ``[N*M, D]``, class-major (centre j belongs to class j // M).
+
+        Uses the weight ``self.centres``; trainable centres are re-normalised
+        at every use, fixed ones are unit vectors already.
+        """
+        centres = tf.convert_to_tensor(self.centres)
+        if self.trainable_centres:
+            return l2_normalize(centres)
+        return centres
+
+    def cosines(self, embeddings) -> tf.Tensor:
+        """``cos(z, c)`` for every centre: ``[B, D] -> [B, N*M]``."""
+        z = l2_normalize(tf.cast(embeddings, tf.float32))
+        return tf.matmul(z, self.centre_matrix(), transpose_b=True)
+
+    # --------------------------------------------------------------- contract
+    def logits(self, embeddings) -> tf.Tensor:
+        raise NotImplementedError
+
+    def class_loss(self, embeddings, y) -> tf.Tensor:
+        raise NotImplementedError
+
+    def compactness(self, embeddings, y) -> tuple[tf.Tensor, tf.Tensor]:
+        """Intra-/inter-class compactness per sample (Def. 1; paper Figs. 2-3).
+
+        ``intra = min_{c in C_y} ||z - c||^2`` (the nearest own centre, i.e. the
+        cluster assignment tau of Eq. 20; with one centre per class this is
+        exactly Def. 1), ``inter = mean_{c in C_k, k != y} ||z - c||^2``, about 2
+        for fixed random centres in high dimension. ``inter`` is 0 when N = 1
+        (there is no other class). Squared distances use Lemma 5:
+        ``||z - c||^2 = 2 - 2 cos(z, c)``.
+        """
+        m = self.centres_per_class
+        dist = 2.0 - 2.0 * self.cosines(embeddings)  # [B, N*M]
+        dist = tf.reshape(dist, [-1, self.num_classes, m])  # [B, N, M]
+        own = tf.one_hot(tf.cast(y, tf.int32), self.num_classes, dtype=tf.float32)  # [B, N]
+        intra = tf.reduce_sum(own * tf.reduce_min(dist, axis=2), axis=1)
+        if self.num_classes == 1:
+            return intra, tf.zeros_like(intra)
+        per_class_sum = tf.reduce_sum(dist, axis=2)  # [B, N]
+        inter = tf.reduce_sum((1.0 - own) * per_class_sum, axis=1) / float((self.num_classes - 1) * m)
+        return intra, inter
+
+    @property
+    def scale(self):
+        """Scale of the logits: ``None`` for losses without one."""
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            num_classes=self.num_classes,
+            embedding_dim=self.embedding_dim,
+            label_mix=self.label_mix,
+            seed=self.seed,
+            trainable_centres=self.trainable_centres,
+        )
+        return config

@@ -1,0 +1,47 @@
+"""Loss registry: ``--loss NAME`` -> loss layer (DESIGN Sec. 3)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import ConfigError
+
+_LOSS_CLASSES: dict[str, str] = {
+    "compactness": "asd_tf.losses.compactness:CompactnessLoss",
+    "compactness_cce": "asd_tf.losses.compactness_cce:CompactnessCCELoss",
+    "adacos": "asd_tf.losses.adacos:AdaCosLoss",
+    "subcluster_adacos": "asd_tf.losses.subcluster_adacos:SubclusterAdaCosLoss",
+    "arcface": "asd_tf.losses.arcface:ArcFaceLoss",
+    "elasticface": "asd_tf.losses.arcface:ElasticFaceLoss",
+    "arcmix": "asd_tf.losses.arcmix:ArcMixLoss",
+    "noisy_arcmix": "asd_tf.losses.arcmix:NoisyArcMixLoss",
+    "margin_mixup": "asd_tf.losses.margin_mixup:MarginMixupLoss",
+    "emm": "asd_tf.losses.margin_mixup:EMMLoss",
+    "softtriple": "asd_tf.losses.softtriple:SoftTripleLoss",
+    "noisy_arcmix_softtriple": "asd_tf.losses.softtriple:NoisyArcMixSoftTripleLoss",
+}
+
+#: Names accepted by :func:`build_loss`.
+LOSSES: tuple[str, ...] = tuple(_LOSS_CLASSES)
+
+
+def loss_class(name: str) -> type:
+    """The layer class registered under ``name``."""
+    if name not in _LOSS_CLASSES:
+        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    module_name, class_name = _LOSS_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
+    """Build loss layer ``name`` for ``num_classes`` classes and ``embedding_dim``-d embeddings.
+
+    ``params`` are the layer's constructor arguments (e.g. ``s``, ``m``,
+    ``num_subclusters``, ``label_mix``, ``seed``); unknown ones raise ConfigError.
+    """
+    cls = loss_class(name)
+    try:
+        return cls(num_classes=num_classes, embedding_dim=embedding_dim, **params)
+    except TypeError as exc:
+        raise ConfigError(f"loss {name!r}: bad parameters {sorted(params)}: {exc}") from exc

@@ -1,0 +1,87 @@
+"""Streaming embedding extraction with an on-disk cache keyed by model and clip list."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..io_utils import atomic_save_npy
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-1 of a file's bytes (identifies a saved model)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def clips_digest(clips: Sequence, extra: str = "") -> str:
+    """SHA-1 of the clip list (paths, sizes, modification times) plus ``extra``."""
+    import os
+
+    h = hashlib.sha1(extra.encode())
+    for clip in clips:
+        st = os.stat(clip.path)
+        h.update(f"{clip.path}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()
+
+
+def extract_embeddings(
+    model,
+    clips: Sequence,
+    audio_config,
+    batch_size: int = 64,
+    progress: bool = True,
+    description: str = "embeddings",
+) -> np.ndarray:
+    """Embeddings ``[n_clips, D]`` of ``clips`` in order, streamed batch by batch."""
+    from ..data.pipeline import make_dataset
+
+    if not clips:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    dataset = make_dataset(list(clips), audio_config, batch_size=batch_size, shuffle=False)
+    outputs = []
+    iterator = dataset
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(dataset, total=-(-len(clips) // batch_size), desc=description, unit="batch", leave=False)
+    for waveforms, _ in iterator:
+        outputs.append(np.asarray(model(waveforms, training=False), dtype=np.float32))
+    return np.concatenate(outputs, axis=0)
+
+
+def cached_embeddings(
+    model,
+    model_path: str | Path,
+    clips: Sequence,
+    audio_config,
+    cache_dir: str | Path,
+    batch_size: int = 64,
+    progress: bool = True,
+    description: str = "embeddings",
+) -> np.ndarray:
+    """Like :func:`extract_embeddings`, reusing ``cache_dir/<key>.npy`` when model and clips are unchanged.
+
+    The key hashes the model file, the clip list and the audio settings, so a
+    cache is never reused for another model or dataset.
+    """
+    key = hashlib.sha1(
+        (file_digest(model_path) + clips_digest(clips, repr(audio_config))).encode()
+    ).hexdigest()[:20]
+    path = Path(cache_dir) / f"{key}.npy"
+    if path.exists():
+        cached = np.load(path)
+        if cached.shape[0] == len(clips):
+            return cached
+    embeddings = extract_embeddings(model, clips, audio_config, batch_size, progress, description)
+    atomic_save_npy(path, embeddings)
+    return embeddings

@@ -1,0 +1,92 @@
+"""``asd-tf train``: train a model into a run directory, then evaluate it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"option {text!r} must look like KEY=VALUE")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train an ASD model on a dataset's training split",
+        description="Train an embedding model with an auxiliary classification loss (defaults follow the paper).",
+    )
+    p.add_argument("--config", help="YAML file of settings (experiments/*.yaml); command-line flags override it")
+    p.add_argument("--data", help="dataset root (DCASE layout)")
+    p.add_argument("--out", help="run directory (created; rerun to resume)")
+    p.add_argument("--loss", help="loss name (default subcluster_adacos)")
+    p.add_argument("--labels", help="auxiliary label set: none|machine|section|attribute|individual")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="global batch size")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"])
+    p.add_argument("--backbone")
+    p.add_argument("--branches", choices=["both", "spectrogram", "spectrum"])
+    p.add_argument("--num-samples", type=int, dest="num_samples", help="input length in samples (default 160000)")
+    p.add_argument("--learning-rate", type=float, dest="learning_rate")
+    p.add_argument("--mixup-prob", type=float, dest="mixup_prob")
+    p.add_argument("--mixup-alpha", type=float, dest="mixup_alpha")
+    p.add_argument("--label-mix", choices=["linear", "max"], dest="label_mix")
+    p.add_argument("--max-train-clips", type=int, dest="max_train_clips")
+    p.add_argument("--dataset", help="layout family override (dcase2020..dcase2023)")
+    p.add_argument("--cache-dir", dest="cache_dir", help="on-disk cache of decoded audio (keyed by clip list)")
+    p.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE", help="loss parameter")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help="backbone option")
+    p.add_argument("--mixed-precision", action="store_true", default=None, dest="mixed_precision")
+    p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
+    p.add_argument("--backend", default="kmeans", help="scoring backend for the evaluation after training")
+    p.set_defaults(func=run_train)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..training.config import TrainConfig
+
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(TrainConfig.load(args.config).to_dict())
+    for field in (
+        "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
+        "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
+        "cache_dir", "mixed_precision", "jit",
+    ):
+        value = getattr(args, field, None)
+        if value is not None:
+            values[field] = value
+    if args.loss_option:
+        values["loss_params"] = {**values.get("loss_params", {}), **dict(map(_parse_option, args.loss_option))}
+    if args.model_option:
+        values["backbone_options"] = {
+            **values.get("backbone_options", {}), **dict(map(_parse_option, args.model_option))
+        }
+    if args.quiet:
+        values["verbose"] = 2
+    return TrainConfig.from_dict(values).validate()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .run import format_train_summary, train
+
+    cfg = config_from_args(args)
+    run_dir = train(cfg)
+    print(format_train_summary(run_dir))
+    if not args.no_evaluate:
+        from ..evaluation.run import evaluate_run
+        from ..evaluation.report import format_summary
+
+        results = evaluate_run(run_dir, backend=args.backend)
+        print(format_summary(results))
+    return 0

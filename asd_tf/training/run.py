@@ -1,0 +1,254 @@
+"""Train a model into a run directory, resumably, under any tf.distribute strategy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DatasetError, RunError
+from ..io_utils import atomic_write_json, atomic_write_text
+from . import artifacts
+from .config import IDENTITY_KEYS, TrainConfig
+
+
+def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
+    """A run directory may only be resumed with the same identity settings."""
+    path = run_dir / artifacts.CONFIG_FILE
+    if not path.exists():
+        return
+    old = TrainConfig.load(path).to_dict()
+    new = cfg.to_dict()
+    diff = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+    if diff:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+        raise RunError(
+            f"{run_dir}: holds a run with different settings ({details}); "
+            "choose another --out directory or delete this one"
+        )
+
+
+def select_training_clips(cfg: TrainConfig):
+    """Index ``cfg.data`` and return (index, training clips); test clips are never returned."""
+    from ..data.index import scan_dataset
+
+    if not cfg.data:
+        raise ConfigError("no training data given (--data DIR)")
+    index = scan_dataset(cfg.data, dataset=cfg.dataset) if cfg.dataset else scan_dataset(cfg.data)
+    clips = [c for c in index.clips if c.split == "train"]
+    if not clips:
+        raise DatasetError(f"{cfg.data}: no training clips found (expected <machine>/train/*.wav)")
+    if cfg.max_train_clips and len(clips) > cfg.max_train_clips:
+        rng = np.random.default_rng(cfg.seed)
+        keep = np.sort(rng.choice(len(clips), size=cfg.max_train_clips, replace=False))
+        clips = [clips[i] for i in keep]
+    return index, clips
+
+
+def _accepts(func, name: str) -> bool:
+    import inspect
+
+    params = inspect.signature(func).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def build_embedding_model(cfg: TrainConfig, synchronized_bn: bool = False):
+    """Build the backbone of ``cfg`` (waveform -> embedding)."""
+    import importlib
+
+    from ..models.registry import BACKBONES, build_backbone
+
+    options: dict[str, Any] = dict(cfg.backbone_options)
+    if cfg.backbone not in BACKBONES:
+        raise ConfigError(f"unknown backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    module_name, func_name = BACKBONES[cfg.backbone].split(":")
+    builder = getattr(importlib.import_module(module_name), func_name)
+    if cfg.backbone == "reference":
+        options.setdefault("branches", cfg.branches)
+    if synchronized_bn and _accepts(builder, "synchronized_bn"):
+        options["synchronized_bn"] = True
+    return build_backbone(cfg.backbone, num_samples=cfg.num_samples, **options)
+
+
+def _make_optimizer(cfg: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    lr: Any = cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=max(1, steps_per_epoch * cfg.epochs))
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay_optimizer)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, scope: dict | None = None) -> dict:
+    """Train one model on ``clips`` into ``member_dir``; resumes from its backup if present."""
+    import keras
+
+    from ..data.audio import AudioConfig
+    from ..data.labels import build_label_set
+    from ..data.pipeline import make_dataset
+    from ..losses.registry import build_loss
+    from .callbacks import EpochWeights, StopOnNonFiniteLoss
+    from .head import LossHead
+    from .trainer import ASDTrainer
+
+    member_dir.mkdir(parents=True, exist_ok=True)
+    if (member_dir / artifacts.COMPLETE_FILE).exists() and (member_dir / artifacts.MODEL_FILE).exists():
+        return json.loads((member_dir / "train_summary.json").read_text())
+    if scope is not None:
+        atomic_write_json(member_dir / "scope.json", scope)
+
+    label_name = "none" if cfg.labels == "individual" else cfg.labels
+    label_set = build_label_set(clips, label_name)
+    atomic_write_json(member_dir / artifacts.LABELS_FILE, label_set.to_json())
+    labels = label_set.encode(clips)
+
+    replicas = strategy.num_replicas_in_sync
+    batch_size = min(cfg.batch_size, len(clips))
+    batch_size -= batch_size % replicas
+    if batch_size < replicas:
+        raise DatasetError(f"{cfg.data}: only {len(clips)} training clips, fewer than the {replicas} replicas")
+    steps_per_epoch = len(clips) // batch_size
+
+    audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
+    dataset = make_dataset(
+        clips, audio, labels=labels, batch_size=batch_size, shuffle=True, seed=cfg.seed,
+        cache_dir=cfg.cache_dir, drop_remainder=True,
+    )
+
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    with strategy.scope():
+        embedding_model = build_embedding_model(cfg, synchronized_bn=replicas > 1)
+        embedding_dim = int(embedding_model.output_shape[-1])
+        loss_params = dict(cfg.loss_params)
+        loss_params.setdefault("seed", cfg.seed)
+        if _accepts_label_mix(cfg.loss):
+            loss_params.setdefault("label_mix", cfg.label_mix)
+        loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
+        trainer = ASDTrainer(
+            embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
+        )
+        trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
+        trainer.build((None, cfg.num_samples))
+
+    logs_dir = member_dir / "logs"
+    (member_dir / "checkpoints").mkdir(exist_ok=True)
+    logs_dir.mkdir(exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(member_dir / "backup"), delete_checkpoint=True),
+        StopOnNonFiniteLoss(str(member_dir)),
+        EpochWeights(str(member_dir / "checkpoints" / "last.weights.h5")),
+        keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=True),
+        keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), write_graph=False, update_freq="epoch"),
+    ]
+    started = time.time()
+    history = trainer.fit(dataset, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
+    elapsed = time.time() - started
+
+    _save_keras_atomic(embedding_model, member_dir / artifacts.MODEL_FILE)
+    head = LossHead(loss_layer, embedding_dim)
+    head.build((None, embedding_dim))
+    _save_keras_atomic(head, member_dir / artifacts.HEAD_FILE)
+    final = {k: float(v[-1]) for k, v in history.history.items() if v}
+    summary = {
+        "clips": len(clips),
+        "classes": label_set.num_classes,
+        "batch_size": batch_size,
+        "replicas": replicas,
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": cfg.epochs,
+        "epochs_run_this_call": len(history.history.get("loss", [])),
+        "seconds_this_call": round(elapsed, 2),
+        "parameters": int(embedding_model.count_params()),
+        "final": final,
+        "scope": scope,
+    }
+    atomic_write_json(member_dir / "train_summary.json", summary)
+    atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("float32")
+    return summary
+
+
+def _accepts_label_mix(loss_name: str) -> bool:
+    from ..losses.registry import get_loss_class
+
+    return _accepts(get_loss_class(loss_name).__init__, "label_mix")
+
+
+def _save_keras_atomic(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train the run described by ``cfg`` into ``cfg.out``; rerunning resumes or returns the finished run."""
+    from ..distribute import make_strategy
+
+    cfg.validate()
+    if not cfg.out:
+        raise ConfigError("no run directory given (--out RUN_DIR)")
+    run_dir = Path(cfg.out)
+    _check_resumable(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / artifacts.COMPLETE_FILE).exists():
+        return run_dir
+    cfg.save(run_dir / artifacts.CONFIG_FILE)
+
+    index, clips = select_training_clips(cfg)
+    strategy = make_strategy(cfg.strategy)
+    if cfg.labels == "individual":
+        from ..data.labels import individual_groups
+
+        summaries = {}
+        for (machine, section), group in sorted(individual_groups(clips).items()):
+            name = artifacts.member_dirname(machine, section)
+            if cfg.verbose:
+                print(f"[individual] training {name} on {len(group)} clips")
+            summaries[name] = _train_member(
+                cfg, group, run_dir / artifacts.MEMBERS_DIR / name, strategy,
+                scope={"machine": machine, "section": section},
+            )
+        summary = {"members": summaries, "dataset": index.dataset}
+        atomic_write_json(run_dir / "train_summary.json", summary)
+    else:
+        summary = _train_member(cfg, clips, run_dir, strategy)
+        summary["dataset"] = index.dataset
+        atomic_write_json(run_dir / "train_summary.json", summary)
+    atomic_write_text(run_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    backup = run_dir / "backup"
+    if backup.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+    return run_dir
+
+
+def format_train_summary(run_dir: Path) -> str:
+    """One-screen summary of a finished training run."""
+    run = artifacts.Run.open(run_dir)
+    cfg = run.config
+    summary = run.summary()
+    lines = [
+        f"run:       {run_dir}",
+        f"data:      {cfg.data} ({summary.get('dataset', '?')})",
+        f"model:     {cfg.backbone} ({cfg.branches}), loss {cfg.loss}, labels {cfg.labels}",
+    ]
+    members = summary.get("members")
+    items = members.items() if members else [("model", summary)]
+    for name, s in items:
+        final = s.get("final", {})
+        lines.append(
+            f"{name}: {s.get('clips')} clips, {s.get('classes')} classes, {s.get('epochs')} epochs, "
+            f"loss {final.get('loss', float('nan')):.4f}, scale {final.get('scale', float('nan')):.3f}, "
+            f"intra {final.get('intra_compactness', float('nan')):.3f}, "
+            f"inter {final.get('inter_compactness', float('nan')):.3f}, {s.get('seconds_this_call', 0):.0f} s"
+        )
+    return "\n".join(lines)

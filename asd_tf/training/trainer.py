@@ -1,0 +1,128 @@
+"""The training model: an embedding network plus a loss layer, trained with mixup.
+
+``ASDTrainer`` wraps the waveform -> embedding model and one loss layer of
+``asd_tf.losses``. Its ``train_step`` draws mixup pairs within the (per-replica)
+batch, runs the loss layer in training mode (which updates adaptive scales from
+global-batch statistics) and applies the gradient of the global-batch mean loss
+plus the L2 weight decay. It works unchanged under every ``tf.distribute``
+strategy: the per-replica loss is divided by the number of replicas because
+the Keras optimizer sums gradients over replicas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ..losses.mixup import MixupConfig, mixup_batch
+
+
+@keras.saving.register_keras_serializable(package="asd_tf")
+class ASDTrainer(keras.Model):
+    """Embedding model + loss layer with a mixup training step.
+
+    Args:
+        embedding_model: Keras model mapping waveforms ``[B, n]`` to embeddings ``[B, D]``.
+        loss_layer: a loss layer from ``asd_tf.losses.build_loss``.
+        mixup_prob: probability of applying mixup to a batch (paper: 1.0).
+        mixup_alpha: ``None`` for lambda ~ U(0, 1) (paper), else Beta(alpha, alpha).
+        seed: seed of the mixup random stream.
+
+    Call arguments:
+        waveforms: ``[B, n]`` float32. Returns the embeddings (inference).
+
+    The training data are ``(waveforms [B, n], class ids [B] int32)`` pairs.
+    Logged metrics: ``loss`` (angular/auxiliary loss, without weight decay),
+    ``scale`` (the loss layer's scale, 0 if it has none), ``intra_compactness``
+    and ``inter_compactness`` (paper Figs. 2-3, on the batch's dominant labels).
+    """
+
+    def __init__(
+        self,
+        embedding_model: keras.Model,
+        loss_layer: keras.layers.Layer,
+        mixup_prob: float = 1.0,
+        mixup_alpha: float | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.embedding_model = embedding_model
+        self.loss_layer = loss_layer
+        self.mixup_prob = float(mixup_prob)
+        self.mixup_alpha = mixup_alpha
+        self.seed = int(seed)
+        self.mixup_config = MixupConfig(prob=self.mixup_prob, alpha=mixup_alpha)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.scale_tracker = keras.metrics.Mean(name="scale")
+        self.intra_tracker = keras.metrics.Mean(name="intra_compactness")
+        self.inter_tracker = keras.metrics.Mean(name="inter_compactness")
+
+    @property
+    def metrics(self) -> list:
+        return [self.loss_tracker, self.scale_tracker, self.intra_tracker, self.inter_tracker]
+
+    def call(self, waveforms, training: bool = False):
+        return self.embedding_model(waveforms, training=training)
+
+    def _scale_value(self) -> tf.Tensor:
+        scale = getattr(self.loss_layer, "scale", None)
+        if scale is None:
+            return tf.constant(0.0)
+        return tf.cast(tf.convert_to_tensor(scale), tf.float32)
+
+    def _track(self, embeddings, y_dominant, loss) -> dict:
+        intra, inter = self.loss_layer.compactness(embeddings, y_dominant)
+        self.loss_tracker.update_state(loss)
+        self.scale_tracker.update_state(self._scale_value())
+        self.intra_tracker.update_state(tf.reduce_mean(intra))
+        self.inter_tracker.update_state(tf.reduce_mean(inter))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        waveforms, labels = data
+        labels = tf.cast(labels, tf.int32)
+        x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.seed_generator)
+        with tf.GradientTape() as tape:
+            embeddings = self.embedding_model(x, training=True)
+            # The loss head runs in float32 even under mixed precision.
+            embeddings = tf.cast(embeddings, tf.float32)
+            per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True)
+            loss = tf.reduce_mean(per_sample)
+            regularization = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+            total = loss + tf.cast(regularization, loss.dtype)
+            # The optimizer sums gradients over replicas: scale to the global mean.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total / tf.cast(replicas, total.dtype))
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        y_dominant = tf.where(lam >= 0.5, y1, y2)
+        return self._track(embeddings, y_dominant, loss)
+
+    def test_step(self, data):
+        waveforms, labels = data
+        labels = tf.cast(labels, tf.int32)
+        embeddings = tf.cast(self.embedding_model(waveforms, training=False), tf.float32)
+        loss = tf.reduce_mean(self.loss_layer.class_loss(embeddings, labels))
+        return self._track(embeddings, labels, loss)
+
+    def get_config(self) -> dict:
+        return {
+            "embedding_model": keras.saving.serialize_keras_object(self.embedding_model),
+            "loss_layer": keras.saving.serialize_keras_object(self.loss_layer),
+            "mixup_prob": self.mixup_prob,
+            "mixup_alpha": self.mixup_alpha,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["embedding_model"] = keras.saving.deserialize_keras_object(config["embedding_model"])
+        config["loss_layer"] = keras.saving.deserialize_keras_object(config["loss_layer"])
+        return cls(**config)
