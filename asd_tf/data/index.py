@@ -280,7 +280,7 @@ def scan_dataset(
                 if not name.lower().endswith(".wav") or not path.is_file():
                     continue  # attribute tables, sidecars, sub-folders
                 try:
-                    parsed = parse_filename(name)
+                    parsed = parse_filename(str(path))
                     if parsed.split is not None and parsed.split != split:
                         raise FileNameError(
                             str(path), f"name says split '{parsed.split}' but the file is in a '{split}' folder"

@@ -161,7 +161,11 @@ def evaluate_scores(
         results["mauc"] = {k: v["mauc"] for k, v in results["machine_types"].items()}
         results["official_score"] = M.hmean([m.auc for m in ids] + [m.pauc for m in ids], name="official score")
     else:
-        results["official_score"] = M.official_score(section_results, dataset)
+        try:
+            results["official_score"] = M.official_score(section_results, dataset)
+        except MetricError as err:
+            # e.g. a section without target normals: report the rest, say why there is no score
+            results["hmean_undefined"]["official_score"] = str(err)
     return results
 
 

@@ -475,7 +475,8 @@ def plot_rise(
             raise ConfigError(f"plot_rise: importance map shape {m.shape} differs from spectrogram {spec.shape}")
     T = spec.shape[0]
     extent = (0.0, T * hop / sr, 0.0, sr / 2.0)
-    log_spec = 20.0 * np.log10(np.maximum(spec, 1e-10 * max(spec.max(), 1e-30)))
+    # dB with an 80 dB display range below the peak (librosa's top_db convention).
+    log_spec = 20.0 * np.log10(np.maximum(spec, 1e-4 * max(spec.max(), 1e-30)))
     n = 1 + len(maps)
     fig, axes = plt.subplots(1, n, figsize=(panel_size[0] * n, panel_size[1]), dpi=dpi, squeeze=False)
     panels = [(log_spec, spec_title, "magma", "dB")] + [(m, t, cmap, "importance") for m, t in zip(maps, titles)]

@@ -95,7 +95,6 @@ def plot_tsne(
     nc = min(ncols, k)
     nr = -(-k // nc)
     fig, axes = plt.subplots(nr, nc, figsize=(panel_size[0] * nc, panel_size[1] * nr), dpi=dpi, squeeze=False)
-    cmap = plt.get_cmap("tab20")
     for ax in axes.ravel()[k:]:
         ax.axis("off")
     for ax, panel in zip(axes.ravel(), panels):
@@ -105,6 +104,8 @@ def plot_tsne(
         if pts.ndim != 2 or pts.shape[1] != 2 or labels.shape[0] != pts.shape[0] or anom.shape[0] != pts.shape[0]:
             raise ConfigError(f"plot_tsne panel {panel.get('title', '')!r}: points must be [n, 2] with n labels/flags")
         cats = sorted(set(labels.tolist()), key=str)
+        # tab10 keeps up to 10 categories clearly apart; tab20 (paired shades) beyond that.
+        cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
         for i, cat in enumerate(cats):
             colour = cmap(i % cmap.N)
             sel = labels == cat

@@ -46,7 +46,8 @@ def random_unit_centres(num_centres: int, dim: int, seed: int) -> np.ndarray:
     Seeded NumPy generator, so a layer rebuilt from its config has the same
     centres (they are also stored as weights).
     """
-    rng = np.random.default_rng(seed)
+    # salted so that centres never coincide with data drawn from default_rng(seed)
+    rng = np.random.default_rng((0xA5D, seed))
     centres = rng.standard_normal((num_centres, dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     return centres.astype(np.float32)
