@@ -94,7 +94,8 @@ def test_grid_statistics_masked_fraction_shifts_and_independence():
 
 def test_mask_values_match_numpy_reference_statistics_and_exact_second_moment():
     n, T, F, ct, cf = 8000, 36, 50, 6, 8
-    m_t, m_f = (v.numpy().astype(np.float64) for v in generate_mask_factors(n, T, F, seed=11, time_cells=ct, freq_cells=cf))
+    factors = generate_mask_factors(n, T, F, seed=11, time_cells=ct, freq_cells=cf)
+    m_t, m_f = (v.numpy().astype(np.float64) for v in factors)
     assert m_t.min() >= 0.0 and m_t.max() <= 1.0 and m_f.min() >= 0.0 and m_f.max() <= 1.0
     rng = np.random.default_rng(0)
     r_t, r_f = np_reference_factors(n, T, ct, rng), np_reference_factors(n, F, cf, rng)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from ..errors import ConfigError
@@ -41,7 +42,9 @@ def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
     ``num_subclusters``, ``label_mix``, ``seed``); unknown ones raise ConfigError.
     """
     cls = loss_class(name)
-    try:
-        return cls(num_classes=num_classes, embedding_dim=embedding_dim, **params)
-    except TypeError as exc:
-        raise ConfigError(f"loss {name!r}: bad parameters {sorted(params)}: {exc}") from exc
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "num_classes", "embedding_dim"}
+    allowed |= {"name", "dtype", "trainable"}  # keras.layers.Layer arguments
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ConfigError(f"loss {name!r}: unknown parameters {unknown}; accepted: {sorted(allowed)}")
+    return cls(num_classes=num_classes, embedding_dim=embedding_dim, **params)

@@ -107,8 +107,11 @@ def build_lowcomplexity_attention(
     frontend = logmel_frontend(num_samples, options)
     frames = logmel_frames(num_samples, options["hop_length"], options["n_fft"], options.get("center", True))
     inputs = embedder_inputs(num_samples, frames, options["n_mels"])
-    wave = wavegram(inputs["waveform"], filters=options["n_mels"], kernel_size=n_fft, stride=options["hop_length"],
-                    separable=separable_wavegram)
+    if options["n_fft"] % 2:
+        raise ConfigError(f"n_fft must be even so Wavegram and log-mel frames line up, got {options['n_fft']}")
+    # Wavegram kernel = STFT window, stride = hop: its frames line up with the log-mel frames.
+    wave = wavegram(inputs["waveform"], filters=options["n_mels"], kernel_size=options["n_fft"],
+                    stride=options["hop_length"], separable=separable_wavegram)
     x = stack_channels([inputs["logmel"], wave], name="stack")  # X: [b, t, f, 2]
     if use_attention:
         attention = attention_module(x, filters=tuple(attention_filters))
