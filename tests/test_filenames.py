@@ -16,6 +16,7 @@ from asd_tf.errors import FileNameError
         # (style, section, domain, split, label, index, attributes, pairs)
         ("normal_id_01_00000000.wav", ("dcase2020", "01", "source", None, "normal", "00000000", "", ())),
         ("anomaly_id_06_00000123.wav", ("dcase2020", "06", "source", None, "anomaly", "00000123", "", ())),
+        ("id_05_00000042.wav", ("dcase2020", "05", "source", None, None, "00000042", "", ())),  # 2020 eval test
         (
             "section_00_source_test_anomaly_0000.wav",  # real DCASE 2021 pump clip: no attributes
             ("section", "00", "source", "test", "anomaly", "0000", "", ()),

@@ -300,3 +300,40 @@ def test_bad_names_raise_or_are_skipped(tmp_path: Path, capsys, index_only_cli) 
     assert len(captured.out.strip().splitlines()) == 2
     assert "recording_01.wav" in captured.err
     assert index_only_cli(["index", str(tmp_path / "missing")]) == 2
+
+
+def test_data_package_import_is_light() -> None:
+    """Indexing must not pull TensorFlow in (fast `asd-tf index`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, asd_tf.data, asd_tf.data.index_cli; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_clip_record_validation_and_json() -> None:
+    from asd_tf.data.records import ClipRecord
+
+    kw = dict(path="/d/fan/test/x.wav", dataset="dcase2022", machine="fan", section="03", domain="unknown",
+              split="test", label="unknown", attributes="car_C2_spd", attribute_pairs=(("car", "C2"), ("spd", "")))
+    rec = ClipRecord(**kw)
+    assert rec.to_json() == {"path": "/d/fan/test/x.wav", "dataset": "dcase2022", "machine": "fan", "section": "03",
+                             "domain": "unknown", "split": "test", "label": "unknown",
+                             "attributes": {"car": "C2", "spd": ""}}
+    for field, bad in (("domain", "left"), ("label", "broken"), ("split", "eval"), ("dataset", "dcase2019"),
+                       ("section", "3")):
+        with pytest.raises(DatasetError, match=field):
+            ClipRecord(**{**kw, field: bad})
+
+
+def test_dcase2020_eval_names_have_unknown_label(tmp_path: Path) -> None:
+    touch(tmp_path / "ToyCar/test/id_05_00000000.wav")
+    touch(tmp_path / "ToyCar/train/normal_id_05_00000000.wav")
+    index = scan_dataset(tmp_path)
+    assert [(c.split, c.label, c.domain, c.section) for c in index.clips] == [
+        ("test", "unknown", "source", "05"), ("train", "normal", "source", "05")
+    ]

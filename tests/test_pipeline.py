@@ -173,3 +173,38 @@ def test_unreadable_fallback_file_fails_at_build_time(tmp_path: Path, make_wav) 
     junk.write_bytes(b"RIFF....WAVEnothing")
     with pytest.raises(AudioError, match="junk.wav"):
         make_dataset([record(junk)], CFG)
+
+
+def test_stale_cache_lock_is_removed_live_lock_is_respected(numbered_clips, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from asd_tf.data.pipeline import prepare_cache
+
+    cache = tmp_path / "c"
+    clips = numbered_clips[:4]
+    target = cache_path(cache, clips, CFG)
+    cache.mkdir()
+    lock = Path(f"{target}_0.lockfile")
+    temp = Path(f"{target}_0.data-00000-of-00001.tempstate123")
+    owner = Path(f"{target}.owner")
+    # a writer that died: its pid no longer exists
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text("Created at: 0")
+    temp.write_bytes(b"")
+    owner.write_text(f"{socket.gethostname()} {int(dead.stdout)}\n")
+    waves, _ = collect(make_dataset(clips, CFG, batch_size=4, cache_dir=cache))
+    assert clip_ids(waves) == [0, 1, 2, 3]
+    assert not lock.exists() and not temp.exists() and Path(f"{target}.index").exists()
+    # a live writer (this process stands in for it): no cache, data still right, nothing deleted
+    other = numbered_clips[4:8]
+    target2 = cache_path(cache, other, CFG)
+    lock2 = Path(f"{target2}_0.lockfile")
+    lock2.write_text("Created at: 0")
+    Path(f"{target2}.owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    with pytest.warns(RuntimeWarning, match="another process"):
+        assert prepare_cache(target2) is False
+    with pytest.warns(RuntimeWarning):
+        waves2, _ = collect(make_dataset(other, CFG, batch_size=4, cache_dir=cache))
+    assert clip_ids(waves2) == [4, 5, 6, 7] and lock2.exists()

@@ -16,6 +16,7 @@ from .pipeline import (
     is_fast_wav,
     make_dataset,
     make_file_dataset,
+    prepare_cache,
     tfio_available,
 )
 from .records import DATASETS, DOMAINS, LABELS, SPLITS, ClipRecord
@@ -46,6 +47,7 @@ __all__ = [
     "make_file_dataset",
     "parse_attributes",
     "parse_filename",
+    "prepare_cache",
     "probe_audio",
     "scan_dataset",
     "select_clips",

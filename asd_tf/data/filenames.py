@@ -2,8 +2,9 @@
 
 Two naming families exist:
 
-- DCASE 2020: ``{normal,anomaly}_id_XX_NNNNNNNN.wav``. The machine ID plays the
-  role of the section; there are no domains (reported as ``source``).
+- DCASE 2020: ``{normal,anomaly}_id_XX_NNNNNNNN.wav`` (evaluation test files:
+  ``id_XX_NNNNNNNN.wav``, no label). The machine ID plays the role of the
+  section; there are no domains (reported as ``source``).
 - DCASE 2021-2023: ``section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav``.
   Anonymised evaluation test files drop the label and (from 2022 on) the
   domain and split too (``section_03_0000.wav``); the missing fields are
@@ -33,8 +34,9 @@ from ..errors import FileNameError
 NO_ATTRIBUTE = "noAttribute"
 
 # DCASE 2020: machine ID is two digits in the official data; the index is 8 digits
-# there but any digit run is accepted.
-_RE_2020 = re.compile(r"(normal|anomaly)_id_(\d{2})_(\d+)\.wav", re.IGNORECASE | re.ASCII)
+# there but any digit run is accepted. Evaluation test files drop the label
+# (``id_05_00000000.wav``).
+_RE_2020 = re.compile(r"(?:(normal|anomaly)_)?id_(\d{2})_(\d+)\.wav", re.IGNORECASE | re.ASCII)
 
 # DCASE 2021-2023: every field between section and index is optional so that the
 # anonymised evaluation names (``section_03_0000.wav``) and 2021's
@@ -111,7 +113,7 @@ def parse_filename(name: str) -> ParsedName:
             section=section,
             domain="source",  # DCASE 2020 has no domain shift; treat all as source
             split=None,  # the folder (train/test) tells the split
-            label=label.lower(),
+            label=_lower(label),
             index=index,
             attributes="",
             attribute_pairs=(),

@@ -31,13 +31,22 @@ AudioConfig, so a cache written for other clips or settings is never read.
 Labels are not cached (a different label set reuses the same cache). Because the
 cache is read sequentially, shuffling with a cache uses a bounded window
 (``shuffle_buffer`` clips, default 256) instead of a full permutation.
+
+TensorFlow leaves a lock file behind when a process dies while writing a cache,
+and refuses to use that cache name again. ``make_dataset`` records the writer's
+host and pid beside the cache (``<cache>.owner``); a lock whose writer is gone
+is removed, and while a live process is writing the same cache the dataset is
+built without caching (with a warning) instead of failing.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import socket
 import struct
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
@@ -120,6 +129,56 @@ def clips_fingerprint(clips: Sequence[Union[ClipRecord, str]], config: AudioConf
 def cache_path(cache_dir: Union[str, os.PathLike], clips: Sequence[ClipRecord], config: AudioConfig) -> Path:
     """Cache file name used by :func:`make_dataset` for these clips and settings."""
     return Path(cache_dir) / f"asd_tf_waves_{clips_fingerprint(clips, config)[:24]}.tfcache"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def prepare_cache(target: Path) -> bool:
+    """Make ``target`` usable as a ``Dataset.cache`` file; False if another live process is writing it.
+
+    A complete cache (``<target>.index``) is used as is. Otherwise leftover lock
+    and temporary files of a dead writer are removed and this process is
+    recorded as the writer.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(f"{target}.index").exists():
+        return True
+    owner = Path(f"{target}.owner")
+    leftovers = glob.glob(glob.escape(str(target)) + "_*")
+    if any(p.endswith(".lockfile") for p in leftovers):
+        host, pid = "", -1
+        try:
+            host, pid_text = owner.read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            pass  # no owner record: the lock was not left by a live make_dataset writer
+        if host == socket.gethostname() and _pid_alive(pid):
+            warnings.warn(f"{target}: another process (pid {pid}) is writing this cache; reading without cache",
+                          RuntimeWarning, stacklevel=3)
+            return False
+        if host not in ("", socket.gethostname()):
+            warnings.warn(f"{target}: cache locked by host {host}; reading without cache",
+                          RuntimeWarning, stacklevel=3)
+            return False
+        for path in leftovers:  # the writer died: its partial cache is useless
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+    from ..io_utils import atomic_write_text
+
+    atomic_write_text(owner, f"{socket.gethostname()} {os.getpid()}\n")
+    return True
 
 
 def _label_array(clips: Sequence[ClipRecord], labels: Any) -> np.ndarray:
@@ -207,7 +266,11 @@ def make_dataset(
     decode = decode_fn(config, any_fast=bool(fast.any()), any_slow=bool((~fast).any()))
     autotune = tf.data.AUTOTUNE
 
-    if cache_dir is None:
+    target = cache_path(cache_dir, clips, config) if cache_dir is not None else None
+    if target is not None and not prepare_cache(target):
+        target = None
+
+    if target is None:
         ds = tf.data.Dataset.from_tensor_slices((paths, fast, label_arr))
         if shuffle:
             # Shuffling paths, not audio: a full permutation costs only the path strings.
@@ -217,8 +280,6 @@ def make_dataset(
             ds = ds.repeat()
         ds = ds.map(lambda p, f, y: (decode(p, f), y), num_parallel_calls=autotune, deterministic=True)
     else:
-        target = cache_path(cache_dir, clips, config)
-        target.parent.mkdir(parents=True, exist_ok=True)
         waves = tf.data.Dataset.from_tensor_slices((paths, fast)).map(
             decode, num_parallel_calls=autotune, deterministic=True
         ).cache(str(target))

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import DatasetError
+
 DATASETS: tuple[str, ...] = ("dcase2020", "dcase2021", "dcase2022", "dcase2023")
 DOMAINS: tuple[str, ...] = ("source", "target", "unknown")
 LABELS: tuple[str, ...] = ("normal", "anomaly", "unknown")
@@ -50,11 +52,11 @@ class ClipRecord:
             ("split", self.split, SPLITS),
         ):
             if value not in allowed:
-                raise ValueError(
+                raise DatasetError(
                     f"ClipRecord {self.path}: {field}={value!r} is not one of {', '.join(allowed)}"
                 )
         if not (len(self.section) == 2 and self.section.isdigit()):
-            raise ValueError(f"ClipRecord {self.path}: section={self.section!r} is not two digits")
+            raise DatasetError(f"ClipRecord {self.path}: section={self.section!r} is not two digits")
 
     @property
     def name(self) -> str:

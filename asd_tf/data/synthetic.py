@@ -536,8 +536,10 @@ _ANOMALY_KINDS = {
     "pulse": ("missing_pulse", "extra_tone", "rub"),
     "gear": ("extra_tone", "detune", "rub"),
 }
-_TONE_DB = (-4.0, 2.0)
-_RUB_DB = (-8.0, -2.0)
+_TONE_DB = (-4.0, 2.0)     # extra tone re the partial it sits next to
+_DETUNE_DB = (-3.0, 3.0)   # detuned partial re the partial it replaces
+_RUB_DB = (-8.0, -2.0)     # rubbing bursts (RMS over the window) re machine RMS
+_LEVEL_OFFSET_DB = 0.0     # common offset of the three ranges above (calibration knob)
 
 
 def _strong_partials(ms: _MachineSound, top: int, fmax: float = 6500.0) -> list[int]:
@@ -563,7 +565,7 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
         spacing = min(abs(f_k - f) for j, (f, _, _) in enumerate(ms.partials) if j != i) if len(ms.partials) > 1 else f_k
         if kind == "extra_tone":
             f_new = f_k + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.45) * max(spacing, 20.0)
-            amp = a_k * 10.0 ** (rng.uniform(*_TONE_DB) / 20.0)
+            amp = a_k * 10.0 ** ((rng.uniform(*_TONE_DB) + _LEVEL_OFFSET_DB) / 20.0)
             sig = w * amp * np.cos(f_new * ms.phi + rng.uniform(0, 2 * np.pi))
             lo_f, hi_f = f_new, f_new
         else:
@@ -571,7 +573,8 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
             delta = float(np.clip(delta, -0.45 * max(spacing, 20.0), 0.45 * max(spacing, 20.0)))
             f_new = f_k + delta
             am = ms.am if ms.am is not None else 1.0
-            sig = w * am * a_k * (np.cos(f_new * ms.phi + p_k) - np.cos(f_k * ms.phi + p_k))
+            gain = 10.0 ** ((rng.uniform(*_DETUNE_DB) + _LEVEL_OFFSET_DB) / 20.0)
+            sig = w * am * a_k * (gain * np.cos(f_new * ms.phi + p_k) - np.cos(f_k * ms.phi + p_k))
             lo_f, hi_f = min(f_k, f_new), max(f_k, f_new)
         margin = 60.0
         if kind == "detune" and ms.am is not None:
@@ -601,7 +604,7 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
         sig = carrier * env
         inside = (np.arange(n) >= int(t0 * SAMPLE_RATE)) & (np.arange(n) < int(t1 * SAMPLE_RATE))
         cur = float(np.sqrt(np.mean(sig[inside] ** 2)) + 1e-12)
-        sig *= machine_rms * 10.0 ** (rng.uniform(*_RUB_DB) / 20.0) / cur
+        sig *= machine_rms * 10.0 ** ((rng.uniform(*_RUB_DB) + _LEVEL_OFFSET_DB) / 20.0) / cur
         margin = 150.0
         return sig, [AnomalyBox(kind, t0, t1, max(lo - margin, 0.0), min(hi + margin, nyq))]
     if kind == "missing_pulse":

@@ -9,4 +9,13 @@ from __future__ import annotations
 
 from .registry import LOSSES, build_loss, loss_class
 
-__all__ = ["LOSSES", "build_loss", "loss_class"]
+__all__ = ["LOSSES", "build_loss", "loss_class", "MixupConfig", "mixup_batch"]
+
+
+def __getattr__(name: str):
+    # mixup pulls in TensorFlow: import it only when asked for
+    if name in ("MixupConfig", "mixup_batch"):
+        from . import mixup
+
+        return getattr(mixup, name)
+    raise AttributeError(f"module 'asd_tf.losses' has no attribute {name!r}")

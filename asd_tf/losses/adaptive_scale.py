@@ -57,6 +57,15 @@ def global_median(per_sample: tf.Tensor) -> tf.Tensor:
     return median(distribute.global_concat(per_sample))
 
 
+def global_max(x: tf.Tensor) -> tf.Tensor:
+    """Maximum of a scalar over all replicas.
+
+    Gathers the per-replica values instead of ``distribute.global_max``:
+    ``tf.distribute.ReduceOp`` has no MAX in TF 2.21 (only SUM and MEAN).
+    """
+    return tf.reduce_max(distribute.global_concat(tf.reshape(x, [1])))
+
+
 def global_batch_size(per_sample: tf.Tensor) -> tf.Tensor:
     """Number of samples in the global batch, as float32."""
     return distribute.global_sum(tf.cast(tf.shape(per_sample)[0], tf.float32))
@@ -70,7 +79,7 @@ def global_log_mean_sum_exp(values: tf.Tensor, mask: tf.Tensor | None = None) ->
     """
     if mask is not None:
         values = tf.where(mask, values, tf.fill(tf.shape(values), -math.inf))
-    f = distribute.global_max(tf.reduce_max(values))
+    f = global_max(tf.reduce_max(values))
     # if nothing is selected f = -inf; keep the subtraction finite and let log(0) = -inf
     f_safe = tf.where(tf.math.is_finite(f), f, tf.zeros_like(f))
     total = distribute.global_sum(tf.reduce_sum(tf.exp(values - f_safe)))
