@@ -39,7 +39,8 @@ def global_max(x: tf.Tensor) -> tf.Tensor:
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
-    return ctx.all_reduce(tf.distribute.ReduceOp.MAX, x)
+    # tf.distribute.ReduceOp has only SUM and MEAN: gather the per-replica values instead.
+    return tf.reduce_max(ctx.all_gather(tf.expand_dims(x, 0), axis=0), axis=0)
 
 
 def global_concat(x: tf.Tensor) -> tf.Tensor:

@@ -179,9 +179,9 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
 
 
 def _accepts_label_mix(loss_name: str) -> bool:
-    from ..losses.registry import get_loss_class
+    from ..losses.registry import loss_class
 
-    return _accepts(get_loss_class(loss_name).__init__, "label_mix")
+    return _accepts(loss_class(loss_name).__init__, "label_mix")
 
 
 def _save_keras_atomic(model, path: Path) -> None:

@@ -55,7 +55,8 @@ class ASDTrainer(keras.Model):
         self.mixup_alpha = mixup_alpha
         self.seed = int(seed)
         self.mixup_config = MixupConfig(prob=self.mixup_prob, alpha=mixup_alpha)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Created with the model (inside the strategy scope), so each replica draws its own pairs.
+        self.mixup_rng = tf.random.Generator.from_seed(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.scale_tracker = keras.metrics.Mean(name="scale")
         self.intra_tracker = keras.metrics.Mean(name="intra_compactness")
@@ -85,7 +86,7 @@ class ASDTrainer(keras.Model):
     def train_step(self, data):
         waveforms, labels = data
         labels = tf.cast(labels, tf.int32)
-        x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.seed_generator)
+        x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.mixup_rng)
         with tf.GradientTape() as tape:
             embeddings = self.embedding_model(x, training=True)
             # The loss head runs in float32 even under mixed precision.

@@ -48,7 +48,7 @@ with strategy.scope():
         num_samples=NUM_SAMPLES, branches="both", stage_channels=(4, 4, 8, 8), spectrum_filters=8, dense_units=8, branch_dim=8,
         synchronized_bn=(mode == "mirrored"),
     )
-    loss = build_loss("subcluster_adacos", CLASSES, int(model.output_shape[-1]), seed=3, n_subclusters=2)
+    loss = build_loss("subcluster_adacos", CLASSES, int(model.output_shape[-1]), seed=3, num_subclusters=2)
     trainer = ASDTrainer(model, loss, mixup_prob=0.0, seed=0)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
     trainer.build((None, NUM_SAMPLES))
