@@ -43,3 +43,48 @@ def make_wav() -> Callable[..., Path]:
         return path
 
     return _make
+
+
+# ---------------------------------------------------------------------------
+# Tiny synthetic data and tiny trained runs (shared by training, evaluation and figure tests)
+
+TINY_MODEL = {"stage_channels": [4, 8, 8, 16], "spectrum_filters": 8, "dense_units": 16, "branch_dim": 16}
+TINY_SAMPLES = 16000
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """The synthetic ``tiny`` DCASE 2022-layout set (seed 0), generated once per test session."""
+    from asd_tf.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("synth") / "dcase2022_tiny"
+    generate(out, "dcase2022", "tiny", 0)
+    return out
+
+
+def train_tiny_run(data: Path, out: Path, **overrides):
+    """Train a tiny reference model (1 s input, narrow layers) on ``data`` into ``out``."""
+    from asd_tf.training.config import TrainConfig
+    from asd_tf.training.run import train
+
+    values = dict(
+        data=str(data), out=str(out), epochs=2, batch_size=16, num_samples=TINY_SAMPLES,
+        backbone_options=dict(TINY_MODEL), verbose=0,
+    )
+    values.update(overrides)
+    return train(TrainConfig(**values))
+
+
+@pytest.fixture(scope="session")
+def tiny_run_factory(tiny_data, tmp_path_factory):
+    """``factory(**overrides) -> run_dir``: trains (once per distinct settings) a tiny run on ``tiny_data``."""
+    cache: dict = {}
+
+    def factory(**overrides):
+        key = repr(sorted(overrides.items()))
+        if key not in cache:
+            out = tmp_path_factory.mktemp("run")
+            cache[key] = train_tiny_run(tiny_data, out, **overrides)
+        return cache[key]
+
+    return factory
