@@ -536,10 +536,11 @@ _ANOMALY_KINDS = {
     "pulse": ("missing_pulse", "extra_tone", "rub"),
     "gear": ("extra_tone", "detune", "rub"),
 }
-_TONE_DB = (-4.0, 2.0)     # extra tone re the partial it sits next to
-_DETUNE_DB = (-3.0, 3.0)   # detuned partial re the partial it replaces
-_RUB_DB = (-8.0, -2.0)     # rubbing bursts (RMS over the window) re machine RMS
-_LEVEL_OFFSET_DB = 0.0     # common offset of the three ranges above (calibration knob)
+# Local level of an anomaly: its energy inside its own time-frequency box relative to
+# the energy of the normal recording (noise + machine) in that box. Audible in the
+# box, yet the box is a small part of the clip, so clip-level statistics barely move.
+_BOX_SNR_DB = (4.0, 12.0)
+_LEVEL_OFFSET_DB = 0.0     # common offset of the range above (calibration knob)
 
 
 def _strong_partials(ms: _MachineSound, top: int, fmax: float = 6500.0) -> list[int]:
@@ -548,9 +549,14 @@ def _strong_partials(ms: _MachineSound, top: int, fmax: float = 6500.0) -> list[
     return cand[:top]
 
 
-def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: int,
-                   machine_rms: float) -> tuple[np.ndarray, list[AnomalyBox]]:
-    """The additive anomaly signal (in the machine's unnormalised units) and its box."""
+def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator,
+                   n: int) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
+    """An anomaly as ``fixed + c * scalable`` (machine's unnormalised units) and its box.
+
+    ``fixed`` is what the fault removes from the normal sound (a detuned partial,
+    missing pulses); ``scalable`` is what it adds, whose level ``c`` the caller
+    sets from the local in-box SNR (None when nothing is added).
+    """
     duration = n / SAMPLE_RATE
     dur = rng.uniform(0.25, 0.6) * duration
     t0 = rng.uniform(0.0, duration - dur)
@@ -565,23 +571,23 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
         spacing = min(abs(f_k - f) for j, (f, _, _) in enumerate(ms.partials) if j != i) if len(ms.partials) > 1 else f_k
         if kind == "extra_tone":
             f_new = f_k + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.45) * max(spacing, 20.0)
-            amp = a_k * 10.0 ** ((rng.uniform(*_TONE_DB) + _LEVEL_OFFSET_DB) / 20.0)
-            sig = w * amp * np.cos(f_new * ms.phi + rng.uniform(0, 2 * np.pi))
+            fixed = np.zeros(n)
+            scalable = w * np.cos(f_new * ms.phi + rng.uniform(0, 2 * np.pi))
             lo_f, hi_f = f_new, f_new
         else:
             delta = rng.choice([-1.0, 1.0]) * max(rng.uniform(0.02, 0.05) * f_k, 12.0)
             delta = float(np.clip(delta, -0.45 * max(spacing, 20.0), 0.45 * max(spacing, 20.0)))
             f_new = f_k + delta
             am = ms.am if ms.am is not None else 1.0
-            gain = 10.0 ** ((rng.uniform(*_DETUNE_DB) + _LEVEL_OFFSET_DB) / 20.0)
-            sig = w * am * a_k * (gain * np.cos(f_new * ms.phi + p_k) - np.cos(f_k * ms.phi + p_k))
+            fixed = -w * am * a_k * np.cos(f_k * ms.phi + p_k)
+            scalable = w * am * np.cos(f_new * ms.phi + p_k)
             lo_f, hi_f = min(f_k, f_new), max(f_k, f_new)
         margin = 60.0
         if kind == "detune" and ms.am is not None:
             margin += ms.am_max_hz  # the replaced partial carries the machine's AM sidebands
         box = AnomalyBox(kind, t0, t1, max(lo_f * (1 - 1.5 * _FM_DEPTH) - margin, 0.0),
                          min(hi_f * (1 + 1.5 * _FM_DEPTH) + margin, nyq))
-        return sig, [box]
+        return fixed, scalable, [box]
     if kind == "rub":
         fc = float(np.exp(rng.uniform(np.log(1000.0), np.log(5000.0))))
         width = rng.uniform(250.0, 800.0)
@@ -601,12 +607,8 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
         centres = [c for c in centres if lo_c <= c <= hi_c] or [(lo_c + hi_c) // 2]
         for c in centres:  # intermittent contact clicks, Gaussian so the band stays narrow
             env[c - half:c + half + 1] += g * 10.0 ** (rng.normal(0.0, 3.0) / 20.0)
-        sig = carrier * env
-        inside = (np.arange(n) >= int(t0 * SAMPLE_RATE)) & (np.arange(n) < int(t1 * SAMPLE_RATE))
-        cur = float(np.sqrt(np.mean(sig[inside] ** 2)) + 1e-12)
-        sig *= machine_rms * 10.0 ** ((rng.uniform(*_RUB_DB) + _LEVEL_OFFSET_DB) / 20.0) / cur
         margin = 150.0
-        return sig, [AnomalyBox(kind, t0, t1, max(lo - margin, 0.0), min(hi + margin, nyq))]
+        return np.zeros(n), carrier * env, [AnomalyBox(kind, t0, t1, max(lo - margin, 0.0), min(hi + margin, nyq))]
     if kind == "missing_pulse":
         pulses = ms.pulses
         n_miss = int(rng.integers(1, 4))
@@ -619,7 +621,7 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
         tb = (chosen[-1][0] + len(chosen[-1][1])) / SAMPLE_RATE
         lo, hi = ms.pulse_band
         margin = 300.0
-        return sig, [AnomalyBox(kind, ta, min(tb, duration), max(lo - margin, 0.0), min(hi + margin, nyq))]
+        return sig, None, [AnomalyBox(kind, ta, min(tb, duration), max(lo - margin, 0.0), min(hi + margin, nyq))]
     raise ConfigError(f"unknown anomaly kind {kind!r}")
 
 
@@ -650,8 +652,9 @@ def _factory_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     # electrical hum
     if rng.random() < 0.7:
         f_hum = (50.0 if rng.random() < 0.5 else 60.0) * (1 + rng.normal(0, 0.001))
-        hum = sum(rng.uniform(0.2, 1.0) / k * np.cos(2 * np.pi * k * f_hum * t + rng.uniform(0, 2 * np.pi))
-                  for k in range(1, 9))
+        ks = np.arange(1, 9)
+        hum = _harmonic_sum(2 * np.pi * t, f_hum, ks, rng.uniform(0.2, 1.0, size=8) / ks,
+                            rng.uniform(0, 2 * np.pi, size=8))
         hum /= np.sqrt(np.mean(hum ** 2)) + 1e-12
         noise = noise + hum * 10.0 ** (rng.uniform(-18.0, -6.0) / 20.0)
     # a foreign machine somewhere in the hall (tonal, unrelated to any class)
@@ -685,6 +688,15 @@ def _apply_eq(x: np.ndarray, eq: list[tuple[float, float, float]]) -> np.ndarray
 
 
 # --------------------------------------------------------------------------- clip rendering
+def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
+    """Energy of ``x`` inside a time-frequency box (FFT of the time segment, band sum)."""
+    i0, i1 = int(box.t_start_s * SAMPLE_RATE), int(np.ceil(box.t_end_s * SAMPLE_RATE))
+    seg = x[i0:i1]
+    spec = np.abs(np.fft.rfft(seg)) ** 2
+    freqs = np.fft.rfftfreq(len(seg), 1.0 / SAMPLE_RATE)
+    return float(spec[(freqs >= box.f_low_hz) & (freqs <= box.f_high_hz)].sum())
+
+
 def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[np.ndarray, list[AnomalyBox]]:
     """Render one clip as float64 in [-1, 1] and its anomaly boxes.
 
@@ -700,17 +712,24 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     design = _apply_variant(design, spec.layout, design_key, state.variant)
     ms = _synth_machine(design, state, rng_machine, n)
     machine_rms = float(np.sqrt(np.mean(ms.signal ** 2)) + 1e-12)
-    machine = ms.signal
+    noise = _factory_noise(rng_noise, n)
+    mnr = rng_mix.uniform(*_MNR_DB)
+    machine_gain = 10.0 ** (mnr / 20.0) / machine_rms
+    mix = noise + ms.signal * machine_gain
     boxes: list[AnomalyBox] = []
     if spec.label == "anomaly":
         kinds = _ANOMALY_KINDS[spec.kind]
         akind = kinds[int(rng_anom.integers(len(kinds)))]
-        anom, boxes = _synth_anomaly(akind, ms, rng_anom, n, machine_rms)
+        fixed, scalable, boxes = _synth_anomaly(akind, ms, rng_anom, n)
+        snr_db = rng_anom.uniform(*_BOX_SNR_DB) + _LEVEL_OFFSET_DB
+        anomaly = fixed * machine_gain
+        if scalable is not None:
+            # level the added part against the normal recording inside the box
+            ref = _box_energy(mix, boxes[0])
+            own = _box_energy(scalable, boxes[0])
+            anomaly = anomaly + scalable * np.sqrt(10.0 ** (snr_db / 10.0) * ref / max(own, 1e-30))
         if with_anomaly:
-            machine = machine + anom
-    noise = _factory_noise(rng_noise, n)
-    mnr = rng_mix.uniform(*_MNR_DB)
-    mix = noise + machine * (10.0 ** (mnr / 20.0) / machine_rms)
+            mix = mix + anomaly
     if state.mic:
         mix = _apply_eq(mix, design.mic_eq)
     # random recording gain; the normalisation ignores the anomaly so that adding it

@@ -98,6 +98,11 @@ def _register_all() -> None:
             importlib.import_module(name)
         except ModuleNotFoundError:
             continue
+    # The loss registry imports its layer classes lazily; head.keras needs them registered.
+    from ..losses.registry import LOSSES, loss_class
+
+    for loss_name in LOSSES:
+        loss_class(loss_name)
 
 
 @dataclass

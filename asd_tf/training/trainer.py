@@ -100,6 +100,10 @@ class ASDTrainer(keras.Model):
             scaled = self.optimizer.scale_loss(total / tf.cast(replicas, total.dtype))
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
+        # Never train on NaN: a non-finite loss zeroes the step's gradients (the
+        # StopOnNonFiniteLoss callback then ends training with a clear message).
+        finite = tf.math.is_finite(total)
+        gradients = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
         y_dominant = tf.where(lam >= 0.5, y1, y2)
         return self._track(embeddings, y_dominant, loss)
