@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -52,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         stem = f"rise_{Path(clip).stem}"
         results = []
         for name, explainer in zip(names, explainers):
-            res = explainer.explain(clip, args.masks, args.seed, args.batch_size, progress=not args.no_progress)
+            with warnings.catch_warnings():  # the fallback is reported below, once per clip and run
+                warnings.simplefilter("ignore", UserWarning)
+                res = explainer.explain(clip, args.masks, args.seed, args.batch_size, progress=not args.no_progress)
             if res.fallback:
                 print(f"warning: {name}: no training clips of {res.machine} section {res.section}; "
                       f"centres from {res.centres_from}", file=sys.stderr)

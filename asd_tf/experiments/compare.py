@@ -575,7 +575,7 @@ def synthetic_data(dataset: str, size: str, root: str | os.PathLike = "data", se
 def run_comparison(
     dataset: str,
     trials: int | None = None,
-    preset: str = "full",
+    preset: str | Preset = "full",
     data: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     pattern: str | None = None,
@@ -587,10 +587,10 @@ def run_comparison(
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Run (resumably) and aggregate one comparison; returns ``(output paths, failures)``."""
-    p = get_preset(preset)
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
     experiments = load_experiments(dataset, pattern, configs_dir)
     trials = p.trials if trials is None else int(trials)
-    out = Path(out) if out else Path("runs") / f"compare_{dataset}_{preset}"
+    out = Path(out) if out else Path("runs") / f"compare_{dataset}_{p.name}"
     if data or os.environ.get(f"ASD_TF_DATA_{dataset.upper()}") or p.synthetic_size is None:
         root = resolve_data(dataset, data)
     else:
@@ -603,7 +603,7 @@ def run_comparison(
         failures = run_jobs(jobs, parse_devices(devices), out, log)
     table = summarize(experiments, out, trials)
     meta = {
-        "command": command or f"run_comparison(dataset={dataset!r}, trials={trials}, preset={preset!r})",
+        "command": command or f"run_comparison(dataset={dataset!r}, trials={trials}, preset={p.name!r})",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "preset": f"{p.name} ({p.description})",
         "trials": f"{trials} (seeds 0..{trials - 1})",

@@ -43,6 +43,7 @@ __all__ = [
     "test_embeddings",
     "RiseResult",
     "RiseExplainer",
+    "require_spectrogram_run",
     "rise_for_clip",
     "crop_boxes",
     "localization_clips",
@@ -241,6 +242,18 @@ def _stft_geometry(frontend: Any) -> tuple[int, int]:
     raise ConfigError(f"frontend {frontend.name!r} has no STFTMagnitude layer; RISE needs a magnitude spectrogram")
 
 
+def require_spectrogram_run(run_dir: str | Path) -> None:
+    """Raise :class:`ConfigError` unless the run's model has only the spectrogram branch (RISE's input)."""
+    from asd_tf.training.artifacts import Run
+
+    cfg = Run.open(run_dir).config
+    if cfg.branches != "spectrogram":
+        raise ConfigError(
+            f"{run_dir}: RISE needs a spectrogram-only model (train with --branches spectrogram); "
+            f"this run has branches={cfg.branches!r}, backbone={cfg.backbone!r}"
+        )
+
+
 class RiseExplainer:
     """RISE maps of clips by one run; keeps the model and the per-section k-means centres loaded.
 
@@ -253,15 +266,10 @@ class RiseExplainer:
     """
 
     def __init__(self, run_dir: str | Path, allow_fallback: bool = True, batch_size: int = 64) -> None:
+        require_spectrogram_run(run_dir)
         self.rd = open_run_data(run_dir)
         self.allow_fallback = bool(allow_fallback)
         self.batch_size = int(batch_size)
-        cfg = self.rd.config
-        if cfg.branches != "spectrogram":
-            raise ConfigError(
-                f"{self.rd.run.directory}: RISE needs a spectrogram-only model (train with --branches spectrogram); "
-                f"this run has branches={cfg.branches!r}, backbone={cfg.backbone!r}"
-            )
         self._members: dict[Path, tuple[Any, Any, Any]] = {}  # directory -> (frontend, embedder, (n_fft, hop))
         self._centres: dict[tuple[str, str], tuple[np.ndarray, str, bool]] = {}
 

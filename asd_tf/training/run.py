@@ -137,7 +137,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
             embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
         )
         trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
-        trainer.build((None, cfg.num_samples))
+        trainer.build_for_training(cfg.num_samples)
 
     logs_dir = member_dir / "logs"
     (member_dir / "checkpoints").mkdir(exist_ok=True)

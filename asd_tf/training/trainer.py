@@ -81,7 +81,11 @@ class ASDTrainer(keras.Model):
         self.scale_tracker.update_state(self._scale_value())
         self.intra_tracker.update_state(tf.reduce_mean(intra))
         self.inter_tracker.update_state(tf.reduce_mean(inter))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs rank >= 1.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def train_step(self, data):
         waveforms, labels = data
@@ -114,6 +118,20 @@ class ASDTrainer(keras.Model):
         embeddings = tf.cast(self.embedding_model(waveforms, training=False), tf.float32)
         loss = tf.reduce_mean(self.loss_layer.class_loss(embeddings, labels))
         return self._track(embeddings, labels, loss)
+
+    def build_for_training(self, num_samples: int) -> None:
+        """Create model, loss and optimizer variables up front (call inside the strategy scope, after compile)."""
+        self.build((None, num_samples))
+        self.optimizer.build(self.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds the model symbolically from a strategy.reduce()-d sample
+        # batch, which fails under MultiWorkerMirroredStrategy (PerReplica values
+        # cannot be reduced there). Everything is built by build_for_training(),
+        # so that step is only needed for a model that is not built yet.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self) -> dict:
         return {

@@ -51,7 +51,7 @@ with strategy.scope():
     loss = build_loss("subcluster_adacos", CLASSES, int(model.output_shape[-1]), seed=3, num_subclusters=2)
     trainer = ASDTrainer(model, loss, mixup_prob=0.0, seed=0)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
-    trainer.build((None, NUM_SAMPLES))
+    trainer.build_for_training(NUM_SAMPLES)
 
 
 class Record(keras.callbacks.Callback):

@@ -1,0 +1,317 @@
+"""Tests of the deterministic synthetic dataset generator (asd_tf.data.synthetic).
+
+References are independent of the generator: the official DCASE file-name
+patterns (own regexes), the counts the brief fixes for size ``tiny``, the
+RIFF header read by Python's ``wave`` module, a NumPy STFT of the difference
+between an anomalous clip and the same clip rendered without its anomaly, and
+byte identity with the development version for the anonymised eval split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import wave
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asd_tf.data import synthetic as S
+from asd_tf.errors import ConfigError, DatasetError
+
+RE_2020 = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
+_TOKEN = r"[A-Za-z0-9.\-]+"
+RE_2223 = re.compile(
+    rf"^section_(\d{{2}})_(source|target)_(train|test)_(normal|anomaly)_(\d{{4}})_"
+    rf"(noAttribute|{_TOKEN}_{_TOKEN}(?:_{_TOKEN}_{_TOKEN})*)\.wav$")
+RE_EVAL = re.compile(r"^section_(\d{2})_(\d{4})\.wav$")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    base = tmp_path_factory.mktemp("synth")
+    roots = {}
+    for layout in S.LAYOUTS:
+        roots[layout] = S.generate(base / layout, layout, "tiny", seed=0)
+    roots["eval"] = S.generate(base / "eval", "dcase2022", "tiny", seed=0, eval_split=True)
+    return roots
+
+
+def _wavs(root: Path) -> list[Path]:
+    return sorted(root.glob("*/*/*.wav"))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def test_names_follow_official_patterns(tiny):
+    for layout in ("dcase2022", "dcase2023"):
+        for wav in _wavs(tiny[layout]):
+            m = RE_2223.match(wav.name)
+            assert m, wav.name
+            assert wav.parent.name == m.group(3)  # split folder matches the name
+    for wav in _wavs(tiny["dcase2020"]):
+        m = RE_2020.match(wav.name)
+        assert m, wav.name
+        assert not (wav.parent.name == "train" and m.group(1) == "anomaly")
+
+
+def test_tiny_counts_per_section_domain_split_label(tiny):
+    sz = S.SIZES["tiny"]
+    for layout, n_sections in (("dcase2022", sz.n_sections), ("dcase2023", 1)):
+        cells = Counter()
+        for wav in _wavs(tiny[layout]):
+            sec, dom, split, label = RE_2223.match(wav.name).groups()[:4]
+            cells[(wav.parent.parent.name, sec, dom, split, label)] += 1
+        machines = {k[0] for k in cells}
+        assert len(machines) == 3
+        assert {k[1] for k in cells} == {f"{i:02d}" for i in range(n_sections)}
+        for m in machines:
+            for i in range(n_sections):
+                sec = f"{i:02d}"
+                assert cells[(m, sec, "source", "train", "normal")] == 12
+                assert cells[(m, sec, "target", "train", "normal")] == 4
+                for dom in ("source", "target"):
+                    for label in ("normal", "anomaly"):
+                        assert cells[(m, sec, dom, "test", label)] == 4
+                assert cells[(m, sec, "source", "train", "anomaly")] == 0
+    cells = Counter()
+    for wav in _wavs(tiny["dcase2020"]):
+        label, mid, _ = RE_2020.match(wav.name).groups()
+        cells[(wav.parent.parent.name, mid, wav.parent.name, label)] += 1
+    assert len({k[0] for k in cells}) == 3 and {k[1] for k in cells} == {"00", "02"}
+    for (m, mid, split, label), n in cells.items():
+        assert n == {("train", "normal"): 16, ("test", "normal"): 8, ("test", "anomaly"): 8}[(split, label)]
+
+
+def test_wav_format_is_16k_mono_pcm16(tiny):
+    for wav in _wavs(tiny["dcase2022"])[:40] + _wavs(tiny["dcase2020"])[:10]:
+        with wave.open(str(wav), "rb") as fh:
+            assert fh.getnchannels() == 1
+            assert fh.getsampwidth() == 2
+            assert fh.getframerate() == 16000
+            assert fh.getnframes() == 32000  # tiny: 2 s
+            x = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2").astype(np.float64) / 32768
+        rms = np.sqrt(np.mean(x ** 2))
+        assert 0.005 < rms < 0.2, (wav, rms)
+        assert np.mean(np.abs(x) >= 0.999) < 1e-3  # (almost) no clipping
+
+
+def test_same_seed_gives_identical_bytes_in_any_process_count(tiny, tmp_path):
+    again = S.generate(tmp_path / "again", "dcase2023", "tiny", seed=0, n_jobs=2)
+    first = tiny["dcase2023"]
+    files_a = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        assert (first / rel).read_bytes() == (again / rel).read_bytes(), rel
+
+
+def test_different_seeds_differ(tiny, tmp_path):
+    other = S.generate(tmp_path / "seed1", "dcase2023", "tiny", seed=1)
+    first = tiny["dcase2023"]
+    wavs = _wavs(first)
+    same_names = [(w, other / w.relative_to(first)) for w in wavs]
+    assert all(b.exists() for _, b in same_names)  # names (and attributes) do not depend on the seed
+    assert sum(_sha(a) == _sha(b) for a, b in same_names) == 0
+
+
+def test_order_independence_of_rendering():
+    specs = S.plan_dataset("dcase2022", "tiny")
+    pick = [specs[5], specs[40], specs[-1]]
+    forward = [S._render_clip(s, 3)[0] for s in pick]
+    backward = [S._render_clip(s, 3)[0] for s in reversed(pick)][::-1]
+    for a, b in zip(forward, backward):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sidecars_exactly_for_anomalous_clips_and_boxes_in_range(tiny):
+    for layout in S.LAYOUTS:
+        root = tiny[layout]
+        for wav in _wavs(root):
+            anomalous = wav.name.startswith("anomaly") or "_anomaly_" in wav.name
+            sidecar = wav.with_suffix(".anomaly.csv")
+            assert sidecar.exists() == anomalous, wav
+            boxes = S.read_anomaly_boxes(wav)
+            assert (len(boxes) > 0) == anomalous
+            if anomalous:
+                assert sidecar.read_text().splitlines()[0] == "kind,t_start_s,t_end_s,f_low_hz,f_high_hz"
+            for b in boxes:
+                assert 0.0 <= b.t_start_s < b.t_end_s <= 2.0 + 1e-9
+                assert 0.0 <= b.f_low_hz < b.f_high_hz <= 8000.0
+                assert b.kind in ("extra_tone", "detune", "rub", "missing_pulse")
+    # the sidecars are the only non-wav files in the machine folders
+    extra = [p for p in tiny["dcase2022"].glob("*/*/*") if p.suffix not in (".wav", ".csv")]
+    assert extra == []
+
+
+def _stft_power(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    win = np.hanning(n_fft)
+    n_frames = 1 + (len(x) - n_fft) // hop
+    frames = np.stack([x[i * hop:i * hop + n_fft] * win for i in range(n_frames)])
+    return np.abs(np.fft.rfft(frames, axis=1)) ** 2
+
+
+def test_anomaly_energy_lies_inside_its_box():
+    specs = [s for layout in ("dcase2022", "dcase2023") for s in S.plan_dataset(layout, "tiny")
+             if s.label == "anomaly"]
+    kinds = Counter()
+    n_fft, hop, sr = 1024, 256, 16000
+    for spec in specs[::2]:
+        x, boxes = S._render_clip(spec, 0)
+        y, boxes_y = S._render_clip(spec, 0, with_anomaly=False)
+        assert boxes == boxes_y and len(boxes) == 1
+        box = boxes[0]
+        kinds[box.kind] += 1
+        d = x - y
+        t = np.arange(len(d)) / sr
+        outside_t = (t < box.t_start_s - 0.01) | (t > box.t_end_s + 0.01)
+        assert np.sum(d[outside_t] ** 2) <= 1e-6 * np.sum(d ** 2), spec.name
+        p = _stft_power(d, n_fft, hop)
+        starts = np.arange(p.shape[0]) * hop / sr
+        frames_in = (starts + n_fft / sr >= box.t_start_s) & (starts <= box.t_end_s)
+        freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+        bins_in = (freqs >= box.f_low_hz) & (freqs <= box.f_high_hz)
+        frac = p[np.ix_(frames_in, bins_in)].sum() / p.sum()
+        assert frac > 0.9, (spec.name, box, frac)
+        # the anomaly is audible in its box: not negligible against the normal clip there
+        q = _stft_power(y, n_fft, hop)
+        assert p[np.ix_(frames_in, bins_in)].sum() > 0.05 * q[np.ix_(frames_in, bins_in)].sum()
+    assert set(kinds) == {"extra_tone", "detune", "rub", "missing_pulse"}, kinds
+
+
+def test_normal_clip_is_unchanged_by_anomaly_hook():
+    spec = S.plan_dataset("dcase2022", "tiny")[3]
+    assert spec.label == "normal"
+    a, boxes = S._render_clip(spec, 0)
+    b, _ = S._render_clip(spec, 0, with_anomaly=False)
+    assert boxes == []
+    np.testing.assert_array_equal(a, b)
+
+
+def test_eval_split_ground_truth_matches_development_audio(tiny):
+    dev, ev = tiny["dcase2022"], tiny["eval"]
+    dev_by_hash = {}
+    for wav in dev.glob("*/test/*.wav"):
+        sec, dom, _, label = RE_2223.match(wav.name).groups()[:4]
+        dev_by_hash[_sha(wav)] = (wav.parent.parent.name, sec, dom, label)
+    seen = 0
+    for gt in sorted((ev / "ground_truth_data").glob("*.csv")):
+        m = re.match(r"ground_truth_(.+)_section_(\d{2})_test\.csv$", gt.name)
+        machine, sec = m.groups()
+        data = dict(csv.reader(gt.open()))
+        domain = dict(csv.reader((ev / "ground_truth_domain" / gt.name).open()))
+        files = sorted(p.name for p in (ev / machine / "test").glob(f"section_{sec}_*.wav"))
+        assert sorted(data) == files == sorted(domain)
+        assert [int(k[-8:-4]) for k in files] == list(range(len(files)))
+        for name in files:
+            assert RE_EVAL.match(name)
+            wav = ev / machine / "test" / name
+            d_machine, d_sec, d_dom, d_label = dev_by_hash[_sha(wav)]
+            assert (d_machine, d_sec) == (machine, sec)
+            assert data[name] == str(int(d_label == "anomaly"))
+            assert domain[name] == str(int(d_dom == "target"))
+            assert wav.with_suffix(".anomaly.csv").exists() == (data[name] == "1")
+            seen += 1
+    assert seen == len(dev_by_hash) == 3 * 2 * 16
+    # the shuffled order is not the development order
+    first = sorted((ev / "bearing" / "test").glob("section_00_*.wav"))[:8]
+    labels = [dev_by_hash[_sha(w)][2:] for w in first]
+    assert labels != sorted(labels)
+    # training clips keep their development names and bytes
+    for wav in dev.glob("*/train/*.wav"):
+        assert _sha(ev / wav.relative_to(dev)) == _sha(wav)
+
+
+def test_attribute_tables(tiny):
+    for layout in ("dcase2022", "dcase2023"):
+        root = tiny[layout]
+        for machine_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            tables = sorted(machine_dir.glob("attributes_*.csv"))
+            secs = sorted({RE_2223.match(w.name).group(1) for w in machine_dir.glob("*/*.wav")})
+            assert [t.name for t in tables] == [f"attributes_{s}.csv" for s in secs]
+            for table in tables:
+                rows = list(csv.reader(table.open()))
+                if layout == "dcase2022":
+                    assert rows[0] == ["file_name", "d1p", "d1v", "file_name_with_full_attributes"]
+                else:
+                    assert rows[0][:3] == ["file_name", "d1p", "d1v"]
+                sec = table.stem.split("_")[1]
+                listed = sorted(r[0] for r in rows[1:])
+                expected = sorted(f"{machine_dir.name}/{w.parent.name}/{w.name}"
+                                  for w in machine_dir.glob(f"*/section_{sec}_*.wav"))
+                assert listed == expected
+                for r in rows[1:]:
+                    attrs = RE_2223.match(Path(r[0]).name).group(6)
+                    if attrs == "noAttribute":
+                        assert r[1] == "noAttribute"
+                    else:
+                        k, v = attrs.split("_")[:2]
+                        assert (r[1], r[2]) == (k, v)
+
+
+def test_domains_and_sections_have_distinct_attributes():
+    specs = S.plan_dataset("dcase2023", "small")
+    for machine in {s.machine for s in specs}:
+        src = {s.attr_string for s in specs if s.machine == machine and s.domain == "source"}
+        tgt = {s.attr_string for s in specs if s.machine == machine and s.domain == "target"}
+        assert len(src) >= 4 and len(tgt) >= 2 and not (src & tgt)
+    small22 = S.plan_dataset("dcase2022", "small")
+    n_train = sum(s.split == "train" for s in small22)
+    assert 800 <= n_train <= 1000
+    assert sum(s.domain == "target" and s.split == "train" for s in small22) == 4 * 2 * 10
+
+
+def test_complete_marker_and_reuse(tiny, tmp_path):
+    root = tiny["dcase2022"]
+    meta = json.loads((root / ".complete").read_text())
+    assert (meta["layout"], meta["size"], meta["seed"], meta["eval_split"]) == ("dcase2022", "tiny", 0, False)
+    assert meta["generator_version"] == S.GENERATOR_VERSION
+    total = sum(n for m in meta["counts"].values() for sec in m.values() for n in sec.values())
+    assert total == meta["n_clips"] == len(_wavs(root))
+    mtime = (root / ".complete").stat().st_mtime_ns
+    assert S.generate(root, "dcase2022", "tiny", seed=0) == root  # same dataset: reused
+    assert (root / ".complete").stat().st_mtime_ns == mtime
+    with pytest.raises(DatasetError):
+        S.generate(root, "dcase2022", "tiny", seed=1)
+    with pytest.raises(ConfigError):
+        S.generate(tmp_path / "x", "dcase2020", "tiny", eval_split=True)
+    with pytest.raises(ConfigError):
+        S.generate(tmp_path / "x", "dcase2022", "huge")
+
+
+def test_cli_writes_dataset(tmp_path):
+    from asd_tf.data import synthetic_cli
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    synthetic_cli.register(sub)
+    args = parser.parse_args(["synth", str(tmp_path / "cli"), "--layout", "dcase2023", "--size", "tiny",
+                              "--seed", "0", "--eval-split"])
+    assert args.func(args) == 0
+    assert (tmp_path / "cli" / ".complete").exists()
+    assert len(list((tmp_path / "cli" / "ground_truth_data").glob("*.csv"))) == 3
+    assert all(RE_EVAL.match(p.name) for p in (tmp_path / "cli").glob("*/test/*.wav"))
+
+
+def test_baseline_on_dev_and_eval_split_agree(tiny):
+    from scipy.stats import hmean
+
+    from asd_tf.data.baseline import baseline_hmean_auc
+
+    dev = baseline_hmean_auc(tiny["dcase2022"])
+    ev = baseline_hmean_auc(tiny["eval"])
+    assert set(dev["auc"]) == {f"{m}/{s}" for m in ("bearing", "fan", "valve") for s in ("00", "01")}
+    aucs = [a for per in dev["auc"].values() for a in per.values()]
+    assert len(aucs) == 12 and all(0.0 <= a <= 1.0 for a in aucs)
+    assert dev["hmean_auc"] == pytest.approx(hmean(aucs))
+    # same audio, anonymised names + ground-truth CSVs: identical scores
+    for key, per in dev["auc"].items():
+        for dom, a in per.items():
+            assert ev["auc"][key][dom] == pytest.approx(a)
