@@ -281,3 +281,16 @@ def test_end_to_end_mini_comparison_resumes(tiny_data, tmp_path, monkeypatch):
                                          devices="cpu", log=lambda s: None)
     assert failures2 == {} and model.stat().st_mtime_ns == stamp
     assert json.loads(paths2["json"].read_text())["rows"] == table["rows"]
+
+
+def test_worker_job_file_round_trip(fake_comparison, monkeypatch):
+    # the per-GPU subprocess rebuilds exactly the job the parent planned
+    exps, out, _ = fake_comparison
+    job = C.plan_jobs(exps, 2, out, "/data/x", get_preset("quick"))[3]
+    seen = []
+    monkeypatch.setattr(C, "run_job", lambda j, progress=False: seen.append(j))
+    assert C.main(["--worker", str(C._job_file(job, out))]) == 0
+    (got,) = seen
+    assert (got.experiment.name, got.seed, got.run_dir, got.values) == (
+        job.experiment.name, job.seed, job.run_dir, job.values)
+    assert got.values["data"] == "/data/x" and got.values["seed"] == 1 and got.values["num_samples"] == 32000

@@ -326,15 +326,23 @@ def test_angles_skip_and_count_clips_of_unseen_classes(spec_run, tiny_index, tmp
     assert (summary["n_normal"], summary["n_anomaly"], summary["n_skipped"]) == (1, 1, 1)
 
 
-def test_angles_on_real_clips(compact_run, spec_run, real_data_dir, tmp_path, capsys):
+def test_angles_on_real_clips(compact_run, real_data_dir, tmp_path):
+    # One-class run: every real clip has the class "all", so all 14 test clips count.
     data = str(real_data_dir / "dcase2023_task2_dev")
-    # One-class run: every real clip has the class "all".
-    assert script("angles").main(["--run", str(compact_run), "--data", data, "--out", str(tmp_path / "a")]) == 0
-    summary = json.loads((tmp_path / "a" / "angles.json").read_text())
+    assert script("angles").main(["--run", str(compact_run), "--data", data, "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "angles.json").read_text())
     assert (summary["n_normal"], summary["n_anomaly"], summary["n_skipped"]) == (9, 5, 0)
-    assert 0 <= summary["mean_angle_normal"] <= 180
-    # Attribute classes of synthetic data: none of the real clips has one -> a clear error.
-    assert script("angles").main(["--run", str(spec_run), "--data", data, "--out", str(tmp_path / "b")]) == 2
+    saved = np.load(tmp_path / "angles.npz")
+    assert summary["mean_angle_anomaly"] == pytest.approx(saved["angles"][saved["is_anomaly"]].mean())
+
+
+def test_angles_error_when_no_clip_has_a_known_class(spec_run, tiny_index, tmp_path, capsys):
+    data = tmp_path / "data" / "valve" / "test"
+    data.mkdir(parents=True)
+    clip = tiny_index.select(split="test", machine="valve", section="00", label="anomaly")[0]
+    shutil.copy(clip.path, data / "section_00_source_test_anomaly_0099_pat_99.wav")
+    argv = ["--run", str(spec_run), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o")]
+    assert script("angles").main(argv) == 2
     assert "label set" in capsys.readouterr().err
 
 

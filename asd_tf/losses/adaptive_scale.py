@@ -22,7 +22,7 @@ applies the guarded update:
 from __future__ import annotations
 
 import math
-import sys
+import warnings
 
 import tensorflow as tf
 
@@ -118,6 +118,25 @@ class AdaptiveScaleMixin:
         """The adaptive scale (non-trainable ``keras.Variable``)."""
         return self._scale
 
+    def check_scale_guard(self) -> bool:
+        """Warn once (``RuntimeWarning``) if the scale guard has acted; return whether it has.
+
+        The trainer calls this after every epoch; without mixup sub-cluster AdaCos'
+        scale grows exponentially (paper remark) and is held at ``max_scale``.
+        """
+        count = int(tf.convert_to_tensor(self.scale_guard_count))
+        if count and not getattr(self, "_guard_warned", False):
+            self._guard_warned = True
+            warnings.warn(
+                f"asd_tf.losses: the adaptive scale of '{self.name}' was guarded {count} time(s): a proposed "
+                f"value was non-finite, non-positive or above max_scale={self.max_scale}; the previous or "
+                f"clipped value was kept (now {float(tf.convert_to_tensor(self._scale)):.3f}). Without mixup "
+                "the sub-cluster AdaCos scale grows without bound.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return count > 0
+
     def _assign_guarded_scale(self, proposed: tf.Tensor) -> tf.Tensor:
         """Assign ``proposed`` if finite and > 0 (clipped to ``max_scale``); return the new scale."""
         previous = tf.convert_to_tensor(self._scale)
@@ -125,25 +144,9 @@ class AdaptiveScaleMixin:
         clipped = tf.logical_and(valid, proposed > self.max_scale)
         new = tf.where(valid, tf.minimum(proposed, self.max_scale), previous)
         triggered = tf.logical_or(tf.logical_not(valid), clipped)
-        first = tf.logical_and(triggered, tf.equal(tf.convert_to_tensor(self.scale_guard_count), 0))
-
-        name = self.name
-
-        def _warn():
-            tf.print(
-                f"WARNING asd_tf.losses: adaptive scale of '{name}' guarded: proposed value",
-                proposed,
-                f"is non-finite, non-positive or above max_scale={self.max_scale}; keeping",
-                new,
-                "(printed once; without mixup sub-cluster AdaCos grows exponentially).",
-                output_stream=sys.stderr,
-            )
-            return tf.constant(0)
-
-        warned = tf.cond(first, _warn, lambda: tf.constant(0))
-        with tf.control_dependencies([warned]):
-            self.scale_guard_count.assign_add(tf.cast(triggered, tf.int32))
-            self._scale.assign(new)
+        # No in-graph printing (it would break XLA): check_scale_guard() warns from Python.
+        self.scale_guard_count.assign_add(tf.cast(triggered, tf.int32))
+        self._scale.assign(new)
         return tf.identity(new)
 
 

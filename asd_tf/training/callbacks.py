@@ -48,3 +48,16 @@ class EpochWeights(keras.callbacks.Callback):
         tmp = self.path.replace(".weights.h5", ".tmp.weights.h5")
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, self.path)
+
+
+class ScaleGuardWarning(keras.callbacks.Callback):
+    """After each epoch, let an adaptive-scale loss warn (once) if its scale guard acted."""
+
+    def __init__(self, loss_layer) -> None:
+        super().__init__()
+        self.loss_layer = loss_layer
+
+    def on_epoch_end(self, epoch, logs=None):
+        check = getattr(self.loss_layer, "check_scale_guard", None)
+        if check is not None:
+            check()

@@ -94,7 +94,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     from ..data.labels import build_label_set
     from ..data.pipeline import make_dataset
     from ..losses.registry import build_loss
-    from .callbacks import EpochWeights, StopOnNonFiniteLoss
+    from .callbacks import EpochWeights, ScaleGuardWarning, StopOnNonFiniteLoss
     from .head import LossHead
     from .trainer import ASDTrainer
 
@@ -145,6 +145,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     callbacks = [
         keras.callbacks.BackupAndRestore(str(member_dir / "backup"), delete_checkpoint=True),
         StopOnNonFiniteLoss(str(member_dir)),
+        ScaleGuardWarning(loss_layer),
         EpochWeights(str(member_dir / "checkpoints" / "last.weights.h5")),
         keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=True),
         keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), write_graph=False, update_freq="epoch"),

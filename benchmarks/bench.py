@@ -1,0 +1,262 @@
+"""asd_tf benchmarks (``make bench``): throughput and memory, printed and saved as JSON.
+
+Each figure is measured in a fresh subprocess so peak RSS values do not mix.
+Results go to ``benchmarks/results/<date>_<commit>_<device>.json``.
+
+Figures:
+* pipeline peak RSS for one pass over 500 vs 5000 clips (must differ by < 300 MB);
+* input pipeline clips/s alone (must be >= 5x the training throughput);
+* training clips/s of the full-size reference model (160000 samples, batch 64),
+  default and XLA (and mixed precision on a GPU); time per DCASE 2022-size epoch
+  (42,000 clips) extrapolated from the measured steps;
+* embedding extraction clips/s;
+* RISE masks/s and its ratio to plain batched inference of the same scorer;
+* peak RSS while training over an index of 20,000 clips (target < 3 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+NUM_SAMPLES = 160000
+
+
+def make_clip_folder(root: Path, n: int, seconds: float = 10.0) -> Path:
+    """``root/machine/train/normal_id_00_XXXXXXXX.wav`` x n: 8 distinct noisy tones, hard-linked."""
+    import numpy as np
+    import soundfile as sf
+
+    train = root / "bench" / "train"
+    train.mkdir(parents=True, exist_ok=True)
+    base = []
+    rng = np.random.default_rng(0)
+    t = np.arange(int(16000 * seconds)) / 16000
+    for i in range(8):
+        path = train / f"normal_id_00_{i:08d}.wav"
+        x = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.1 * rng.standard_normal(t.size)
+        sf.write(path, x.astype("float32"), 16000, subtype="PCM_16")
+        base.append(path)
+    for i in range(8, n):
+        target = train / f"normal_id_00_{i:08d}.wav"
+        if not target.exists():
+            os.link(base[i % 8], target)
+    (root / "bench" / "test").mkdir(exist_ok=True)
+    return root
+
+
+# ---------------------------------------------------------------------------- measurements (subprocess side)
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def m_pipeline(root: str, batch_size: int = 64) -> dict:
+    from asd_tf.data.audio import AudioConfig
+    from asd_tf.data.index import scan_dataset
+    from asd_tf.data.pipeline import make_dataset
+
+    clips = scan_dataset(root, dataset="dcase2020").clips
+    ds = make_dataset(clips, AudioConfig(num_samples=NUM_SAMPLES), labels=[0] * len(clips),
+                      batch_size=batch_size, shuffle=True, seed=0)
+    start, n = time.perf_counter(), 0
+    for x, _ in ds:
+        n += int(x.shape[0])
+    elapsed = time.perf_counter() - start
+    return {"clips": n, "clips_per_s": n / elapsed, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _reference_trainer(jit: bool, mixed: bool, branches: str = "both"):
+    import keras
+
+    from asd_tf.losses.registry import build_loss
+    from asd_tf.models.reference import build_reference_model
+    from asd_tf.training.trainer import ASDTrainer
+
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    model = build_reference_model(num_samples=NUM_SAMPLES, branches=branches)
+    loss = build_loss("subcluster_adacos", 342, int(model.output_shape[-1]), dtype="float32")
+    trainer = ASDTrainer(model, loss)
+    trainer.compile(optimizer=keras.optimizers.Adam(), jit_compile=jit)
+    trainer.build_for_training(NUM_SAMPLES)
+    return trainer, model
+
+
+def m_train(jit: bool = False, mixed: bool = False, steps: int = 3, batch_size: int = 64) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    trainer, _ = _reference_trainer(jit, mixed)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((batch_size, NUM_SAMPLES)).astype("float32") * 0.1)
+    y = tf.constant(rng.integers(0, 342, batch_size).astype("int32"))
+    step = tf.function(trainer.train_step, jit_compile=jit)
+    step((x, y))  # trace + warm up
+    start = time.perf_counter()
+    for _ in range(steps):
+        logs = step((x, y))
+    float(logs["loss"])
+    elapsed = time.perf_counter() - start
+    cps = steps * batch_size / elapsed
+    return {"clips_per_s": cps, "epoch_s_dcase2022": 42000 / cps, "steps": steps, "batch_size": batch_size,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def m_embed(batch_size: int = 64, batches: int = 3) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from asd_tf.models.reference import build_reference_model
+
+    model = build_reference_model(num_samples=NUM_SAMPLES)
+    x = tf.constant(np.random.default_rng(0).standard_normal((batch_size, NUM_SAMPLES)).astype("float32"))
+    f = tf.function(lambda v: model(v, training=False))
+    f(x)
+    start = time.perf_counter()
+    for _ in range(batches):
+        out = f(x)
+    np.asarray(out)
+    return {"clips_per_s": batches * batch_size / (time.perf_counter() - start)}
+
+
+def m_rise(batch_size: int = 32, batches: int = 3) -> dict:
+    import numpy as np
+
+    from asd_tf.explain.rise import make_kmeans_score_fn, measure_inference_throughput, measure_rise_throughput
+    from asd_tf.features.stft import spectrogram_shape
+    from asd_tf.models.reference import build_reference_model
+
+    model = build_reference_model(num_samples=NUM_SAMPLES, branches="spectrogram")
+    embedder = model.get_layer("embedder")
+    centres = np.random.default_rng(0).standard_normal((26, int(model.output_shape[-1]))).astype("float32")
+    score_fn = make_kmeans_score_fn(embedder, centres, input_key="spectrogram")
+    T, F = spectrogram_shape(NUM_SAMPLES)
+    masks = measure_rise_throughput(score_fn, T, F, batch_size, batches)
+    plain = measure_inference_throughput(score_fn, T, F, batch_size, batches)
+    return {"masks_per_s": masks, "inference_per_s": plain, "ratio": masks / plain,
+            "seconds_for_640000_masks": 640000 / masks}
+
+
+def m_train_rss(root: str, steps: int = 4, batch_size: int = 16) -> dict:
+    """Peak RSS while training over an index of many clips (a few steps: memory must not scale with the index)."""
+    import keras
+
+    from asd_tf.data.audio import AudioConfig
+    from asd_tf.data.index import scan_dataset
+    from asd_tf.data.pipeline import make_dataset
+    from asd_tf.losses.registry import build_loss
+    from asd_tf.models.reference import build_reference_model
+    from asd_tf.training.trainer import ASDTrainer
+
+    clips = scan_dataset(root, dataset="dcase2020").clips
+    ds = make_dataset(clips, AudioConfig(num_samples=NUM_SAMPLES), labels=[0] * len(clips),
+                      batch_size=batch_size, shuffle=True, seed=0, drop_remainder=True).take(steps)
+    model = build_reference_model(num_samples=NUM_SAMPLES)
+    trainer = ASDTrainer(model, build_loss("subcluster_adacos", 4, 256))
+    trainer.compile(optimizer=keras.optimizers.Adam())
+    trainer.build_for_training(NUM_SAMPLES)
+    trainer.fit(ds, epochs=1, verbose=0)
+    return {"clips_in_index": len(clips), "peak_rss_mb": _peak_rss_mb()}
+
+
+MEASUREMENTS = {f.__name__[2:]: f for f in (m_pipeline, m_train, m_embed, m_rise, m_train_rss)}
+
+
+def _child(name: str, kwargs: dict) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    code = (
+        "import json, sys; sys.path.insert(0, %r); import bench;"
+        "print('@@' + json.dumps(bench.MEASUREMENTS[%r](**json.loads(%r))))"
+        % (str(Path(__file__).parent), name, json.dumps(kwargs))
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    for line in out.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError(f"benchmark {name} failed:\n{out.stderr[-3000:]}")
+
+
+def _device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"{len(gpus)} GPU(s): " + tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer clips and steps (smoke run)")
+    parser.add_argument("--skip", nargs="*", default=[], help="measurements to skip")
+    args = parser.parse_args(argv)
+
+    small, large, huge = (50, 500, 2000) if args.quick else (500, 5000, 20000)
+    device = _device()
+    gpu = "GPU" in device
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device}
+    try:
+        results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                           capture_output=True, text=True).stdout.strip()
+    except OSError:
+        results["commit"] = "unknown"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if "pipeline" not in args.skip:
+            a = _child("pipeline", {"root": str(make_clip_folder(tmp / "a", small))})
+            b = _child("pipeline", {"root": str(make_clip_folder(tmp / "b", large))})
+            results["pipeline"] = {f"{small}_clips": a, f"{large}_clips": b,
+                                   "rss_difference_mb": b["peak_rss_mb"] - a["peak_rss_mb"]}
+            print(f"pipeline: {b['clips_per_s']:.1f} clips/s; peak RSS {a['peak_rss_mb']:.0f} MB ({small} clips) vs "
+                  f"{b['peak_rss_mb']:.0f} MB ({large} clips): difference "
+                  f"{results['pipeline']['rss_difference_mb']:.0f} MB (limit 300)")
+        if "train" not in args.skip:
+            steps = 2 if args.quick else 3
+            modes = {"default": {}, "xla": {"jit": True}}
+            if gpu:
+                modes["mixed_precision"] = {"mixed": True}
+                modes["xla_mixed_precision"] = {"jit": True, "mixed": True}
+            results["train"] = {m: _child("train", {"steps": steps, **kw}) for m, kw in modes.items()}
+            for m, r in results["train"].items():
+                print(f"train [{m}]: {r['clips_per_s']:.2f} clips/s at batch 64; "
+                      f"DCASE 2022 epoch (42,000 clips) ~ {r['epoch_s_dcase2022'] / 60:.1f} min")
+            if "pipeline" in results:
+                ratio = results["pipeline"][f"{large}_clips"]["clips_per_s"] / results["train"]["default"]["clips_per_s"]
+                results["pipeline_to_train_ratio"] = ratio
+                print(f"input pipeline / training throughput: {ratio:.1f}x (goal >= 5x)")
+        if "embed" not in args.skip:
+            results["embed"] = _child("embed", {})
+            print(f"embedding extraction: {results['embed']['clips_per_s']:.1f} clips/s")
+        if "rise" not in args.skip:
+            results["rise"] = _child("rise", {"batches": 2 if args.quick else 3})
+            r = results["rise"]
+            print(f"RISE: {r['masks_per_s']:.1f} masks/s, plain inference {r['inference_per_s']:.1f}/s, "
+                  f"ratio {r['ratio']:.2f} (goal >= 0.8); 640,000 masks ~ {r['seconds_for_640000_masks'] / 3600:.1f} h")
+        if "train_rss" not in args.skip:
+            results["train_rss"] = _child("train_rss", {"root": str(make_clip_folder(tmp / "c", huge))})
+            print(f"training over {huge} indexed clips: peak RSS {results['train_rss']['peak_rss_mb']:.0f} MB "
+                  "(target < 3000)")
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tag = "gpu" if gpu else "cpu"
+    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}_{results['commit']}_{tag}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"saved {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
