@@ -9,7 +9,7 @@ importance map per run), ``rise_<clip>__<run>.npy`` (the raw map [T, F]),
 unmasked anomaly score per run, where the k-means centres came from).
 
 The runs must be spectrogram-only models (``asd-tf train --branches spectrogram``).
-The clip may be any wav; it is cropped/padded to the run's ``num_samples``. Its
+The clip may be any wav (an official DCASE name gives its section); it is cropped/padded to the run's ``num_samples``. Its
 k-means centres come from the run's training clips of the same machine/section;
 if there are none (e.g. a real clip and a model trained on synthetic data) all
 training clips are used with a warning, or ``--no-fallback`` makes that an error.
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 warnings.simplefilter("ignore", UserWarning)
                 res = explainer.explain(clip, args.masks, args.seed, args.batch_size, progress=not args.no_progress)
             if res.fallback:
-                print(f"warning: {name}: no training clips of {res.machine} section {res.section}; "
+                print(f"warning: {name}: no training clips of {_scope(res)}; "
                       f"centres from {res.centres_from}", file=sys.stderr)
             atomic_save_npy(out / f"{stem}__{name}.npy", res.importance)
             results.append(res)
@@ -69,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
         titles = [f"{n}: RISE importance (score {r.clean_score:.3f})" for n, r in zip(names, results)]
         paths = plot_rise(first.spectrogram, [r.importance for r in results], titles, first.sample_rate, first.hop,
                           str(out / stem), boxes=_visible_boxes(read_anomaly_boxes(clip), first),
-                          spec_title=f"{first.machine} section {first.section}: log-magnitude spectrogram")
+                          spec_title=f"{_scope(first)}: log-magnitude spectrogram")
         atomic_write_json(out / f"{stem}.json", {"clip": first.clip, "runs": {
             n: dict(r.metadata(), run=str(Path(d).resolve()), map=f"{stem}__{n}.npy")
             for n, r, d in zip(names, results, args.run)}})
         print(f"{clip}: " + ", ".join(f"{n} score {r.clean_score:.4f}" for n, r in zip(names, results)))
         print("wrote " + ", ".join(paths))
     return 0
+
+
+def _scope(res) -> str:
+    return f"{res.machine} section {res.section}" if res.section else f"{res.machine} (no DCASE file name)"
 
 
 def _visible_boxes(boxes, res):

@@ -128,19 +128,24 @@ def script_main(body: Callable[[Any], int], args: Any) -> int:
         return 2
 
 
-def clip_scope(wav_path: str | Path) -> tuple[str, str]:
+def clip_scope(wav_path: str | Path) -> tuple[str, str | None]:
     """``(machine, section)`` of a clip from its path ``.../<machine>/<train|test>/section_XX_....wav``.
 
     The machine is the folder above ``train``/``test`` (or the parent folder if
-    the clip is not in one); the section comes from the official file name.
+    the clip is not in one); the section comes from the official file name
+    (``None`` when the name is not an official DCASE name).
     """
     from asd_tf.data.filenames import parse_filename
+    from asd_tf.errors import FileNameError
 
     path = Path(wav_path)
-    parsed = parse_filename(str(path))
     parent = path.resolve().parent
     machine = parent.parent.name if parent.name.lower() in ("train", "test") else parent.name
-    return machine, parsed.section
+    try:
+        section: str | None = parse_filename(str(path)).section
+    except FileNameError:
+        section = None  # not an official DCASE name: no section to look up
+    return machine, section
 
 
 def run_embeddings(
@@ -198,7 +203,7 @@ class RiseResult:
 
     clip: str
     machine: str
-    section: str
+    section: str | None  # None: the file name is not an official DCASE name
     spectrogram: np.ndarray  # [T, F] magnitude STFT (the embedder's input)
     importance: np.ndarray  # [T, F]
     clean_score: float  # the run's anomaly score of the unmasked spectrogram
@@ -286,7 +291,7 @@ class RiseExplainer:
             self._members[member.directory] = (frontend, embedder, _stft_geometry(frontend))
         return self._members[member.directory]
 
-    def centres(self, machine: str, section: str) -> tuple[np.ndarray, str, bool]:
+    def centres(self, machine: str, section: str | None) -> tuple[np.ndarray, str, bool]:
         """``(centres [K, D], description, fallback)`` of the k-means backend of ``machine``/``section``."""
         from asd_tf.scoring.kmeans import KMeansBackend
 
@@ -295,7 +300,8 @@ class RiseExplainer:
             clips = [c for c in self.rd.train if (c.machine, c.section) == key]
             fallback = not clips
             if fallback:
-                msg = (f"no training clips for {machine} section {section} in {self.rd.data_root}")
+                msg = (f"no training clips for {machine} section {section} in {self.rd.data_root}" if section
+                       else f"the clip's file name gives no DCASE section (machine folder {machine!r})")
                 if not self.allow_fallback:
                     raise DatasetError(msg + "; RISE needs that section's training embeddings for its k-means centres")
                 if len(self.rd.run.members()) > 1:
@@ -324,7 +330,7 @@ class RiseExplainer:
 
         machine, section = clip_scope(wav_path)
         try:
-            member = self.rd.run.member_for(machine, section)
+            member = self.rd.run.member_for(machine, section or "")
         except RunError:
             member = self.rd.run.members()[0]  # only individual runs lack a model; centres() reports it
         frontend, embedder, (n_fft, hop) = self._model(member)
@@ -487,7 +493,12 @@ def tsne_for_run(
         label_set = _label_set(run_dir)
         labels = [label_set.class_of(c) for c in clips_k]
     is_anomaly = np.array([c.label == "anomaly" for c in clips_k], bool)
-    points = tsne_embed(emb[keep], seed=seed, perplexity=perplexity)
+    from threadpoolctl import threadpool_limits
+
+    # Small sets: one OpenMP thread. On a shared machine, sklearn's multi-threaded t-SNE on a few
+    # hundred points spends most of its time spin-waiting (measured 0.3 s vs up to 15 s for 96 points).
+    with threadpool_limits(limits=1 if keep.sum() < 2000 else None):
+        points = tsne_embed(emb[keep], seed=seed, perplexity=perplexity)
     return {
         "points": points,
         "labels": np.array(labels),
@@ -568,6 +579,15 @@ def angles_for_run(
     }
 
 
+def _frontend_hop(frontend: Any) -> int:
+    """Frame shift in samples of the frontend's feature layer (log-mel or STFT)."""
+    for layer in frontend.layers:
+        for attr in ("hop_length", "frame_step"):
+            if hasattr(layer, attr):
+                return int(getattr(layer, attr))
+    raise ConfigError(f"frontend {frontend.name!r} has no layer with a hop length")
+
+
 def attention_for_run(
     run_dir: str | Path, data: str | Path | None = None, batch_size: int = 32, progress: bool = False
 ) -> dict[str, Any]:
@@ -587,7 +607,7 @@ def attention_for_run(
         raise ConfigError(f"{rd.run.directory}: attention maps of individual-model runs are not supported")
     model = members[0].load_model()
     maps_model = attention_map_model(model)
-    hop = int(rd.config.backbone_options.get("hop_length", 512))
+    hop = _frontend_hop(model.get_layer("frontend"))
 
     def batches():
         from tqdm.auto import tqdm
