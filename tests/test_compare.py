@@ -17,7 +17,7 @@ import pytest
 
 from asd_tf.errors import ConfigError
 from asd_tf.experiments import compare as C
-from asd_tf.experiments.configs import EXPERIMENTS_DIR, load_experiment, load_experiments, resolve_data
+from asd_tf.experiments.configs import load_experiment, load_experiments, resolve_data
 from asd_tf.experiments.presets import Preset, get_preset
 from conftest import TINY_MODEL, TINY_SAMPLES
 
@@ -110,6 +110,13 @@ def test_presets():
     assert q["backbone_options"]["dropout"] == 0.1 and q["backbone_options"]["embedding_dim"] == 32
     assert quick.apply({"loss": "adacos"})["backbone_options"]["stage_channels"] == [8, 16, 16, 32]
     assert exp["epochs"] == 200  # not mutated
+    # --set KEY=VALUE: applied last, backbone options merged over the preset's size
+    q2 = quick.with_overrides({"epochs": 30, "backbone_options": {"branch_dim": 8}}).apply({"loss": "adacos"})
+    assert q2["epochs"] == 30 and q2["backbone_options"]["branch_dim"] == 8
+    assert q2["backbone_options"]["dense_units"] == 32
+    assert C._parse_settings(["epochs=30", "loss_params={s: 2}"]) == {"epochs": 30, "loss_params": {"s": 2}}
+    with pytest.raises(ConfigError, match="data"):
+        C._parse_settings(["data=/x"])
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("huge")
 

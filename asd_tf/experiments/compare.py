@@ -583,11 +583,14 @@ def run_comparison(
     configs_dir: str | os.PathLike | None = None,
     synthetic_size: str | None = None,
     aggregate_only: bool = False,
+    settings: dict[str, Any] | None = None,
     command: str | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Run (resumably) and aggregate one comparison; returns ``(output paths, failures)``."""
     p = preset if isinstance(preset, Preset) else get_preset(preset)
+    if settings:
+        p = p.with_overrides(settings)
     experiments = load_experiments(dataset, pattern, configs_dir)
     trials = p.trials if trials is None else int(trials)
     out = Path(out) if out else Path("runs") / f"compare_{dataset}_{p.name}"
@@ -610,6 +613,8 @@ def run_comparison(
         "data": str(root),
         "backend": ", ".join(sorted({e.backend for e in experiments})),
     }
+    if settings:
+        meta["settings"] = ", ".join(f"{k}={v!r}" for k, v in settings.items())
     if failures:
         atomic_write_json(out / "failures.json", failures)
     paths = write_outputs(table, out, meta)
@@ -634,7 +639,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic-size", choices=["tiny", "small", "medium"],
                    help="size of the synthetic data generated without --data (quick: small)")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables from finished runs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="TrainConfig setting for every run, applied after the preset (YAML value), e.g. "
+                        "--set epochs=20 --set num_samples=160000; use a new --out when changing it")
     return p
+
+
+def _parse_settings(items: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    from ..training.config import TrainConfig
+
+    known = set(TrainConfig.__dataclass_fields__)
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key not in known or key in ("data", "out", "seed", "dataset"):
+            raise ConfigError(f"--set {key}: not a TrainConfig setting the comparison lets you change")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -647,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _, failures = run_comparison(
             args.dataset, args.trials, args.preset, args.data, args.out, args.configs, args.devices,
-            args.configs_dir, args.synthetic_size, args.aggregate_only, command,
+            args.configs_dir, args.synthetic_size, args.aggregate_only, _parse_settings(args.settings), command,
         )
     except ASDError as exc:
         print(f"error: {exc}", file=sys.stderr)
