@@ -259,3 +259,17 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
         # Adam normalises each step (size ~lr = 1e-3), so float32 reduction-order noise in
         # near-zero gradient components can move a weight by a few 1e-5 over 4 steps.
         np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-3, atol=1e-4, err_msg=key)
+
+
+def test_train_accepts_an_experiment_yaml():
+    import argparse
+
+    from asd_tf.training.cli import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--config", str(REPO / "experiments" / "dcase2022_08_subcluster_adacos_attribute.yaml"),
+                              "--data", "/somewhere", "--out", "/tmp/x", "--epochs", "3"])
+    cfg = config_from_args(args)
+    assert (cfg.loss, cfg.labels, cfg.epochs, cfg.data) == ("subcluster_adacos", "attribute", 3, "/somewhere")
+    assert cfg.loss_params == {"num_subclusters": 16} and cfg.dataset == "dcase2022"

@@ -57,7 +57,14 @@ def config_from_args(args: argparse.Namespace):
 
     values: dict[str, Any] = {}
     if args.config:
-        values.update(TrainConfig.load(args.config).to_dict())
+        raw = yaml.safe_load(open(args.config)) or {}
+        if isinstance(raw, dict) and "row" in raw:
+            # An experiment YAML (experiments/*.yaml): its training settings, minus the table metadata.
+            from ..experiments.configs import load_experiment
+
+            values.update(load_experiment(args.config).train)
+        else:
+            values.update(TrainConfig.load(args.config).to_dict())
     for field in (
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
