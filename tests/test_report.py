@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -12,19 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from asd_tf.evaluation.report import evaluate_scores, format_summary, write_results
 from asd_tf.evaluation.submission import gamma_threshold
-
-
-@dataclass(frozen=True)
-class Rec:
-    path: str
-    dataset: str = "dcase2022"
-    machine: str = "fan"
-    section: str = "00"
-    domain: str = "source"
-    split: str = "test"
-    label: str = "normal"
-    attributes: str = ""
-    attribute_pairs: tuple = ()
+from records_helpers import Rec
 
 
 def make_split(rng, dataset="dcase2022", sections=(("fan", "00"), ("fan", "01"), ("pump", "00")), label=True):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import scipy.special
@@ -18,21 +16,7 @@ from asd_tf.scoring import (
     make_backend,
     score_dataset,
 )
-
-
-@dataclass(frozen=True)
-class Rec:
-    """Stand-in with the ClipRecord fields (the scoring code only uses attributes)."""
-
-    path: str
-    dataset: str = "dcase2022"
-    machine: str = "fan"
-    section: str = "00"
-    domain: str = "source"
-    split: str = "train"
-    label: str = "normal"
-    attributes: str = ""
-    attribute_pairs: tuple = ()
+from records_helpers import TrainRec as Rec
 
 
 def recs(n, **kw):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -18,19 +17,7 @@ from asd_tf.evaluation.submission import (
     write_submission,
     write_submissions,
 )
-
-
-@dataclass(frozen=True)
-class Rec:
-    path: str
-    dataset: str = "dcase2022"
-    machine: str = "fan"
-    section: str = "00"
-    domain: str = "source"
-    split: str = "test"
-    label: str = "normal"
-    attributes: str = ""
-    attribute_pairs: tuple = ()
+from records_helpers import Rec
 
 
 def test_gamma_threshold_equals_scipy_ppf():

@@ -72,12 +72,23 @@ class ArcFaceLoss(AngularLossLayer):
 
     def class_loss(self, embeddings, y) -> tf.Tensor:
         cos = self.cosines(embeddings)
-        margins = onehot_margins(y, tf.fill(tf.shape(y), self.m), self.num_classes)
+        margins = onehot_margins(y, self.constant_margins(tf.shape(y)[0]), self.num_classes)
         return sparse_cross_entropy(self.margin_logits(cos, margins), y)
+
+    def constant_margins(self, batch_size) -> tf.Tensor:
+        """The mean margin ``m`` for every sample: ``[B]``."""
+        return tf.fill([batch_size], tf.constant(self.m, tf.float32))
 
     def sample_margins(self, batch_size) -> tf.Tensor:
         """Per-sample margins ``[B]`` (constant ``m`` for ArcFace)."""
-        return tf.fill([batch_size], tf.constant(self.m, tf.float32))
+        return self.constant_margins(batch_size)
+
+    def _init_margin_noise(self, sigma: float) -> None:
+        """Check ``sigma >= 0`` and set up the random margins of the elastic variants (ElasticFace, EMM)."""
+        if sigma < 0:
+            raise ConfigError(f"{type(self).__name__}: sigma must be >= 0, got {sigma}")
+        self.sigma = float(sigma)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         cos = self.cosines(embeddings)  # [B, N]
@@ -85,7 +96,7 @@ class ArcFaceLoss(AngularLossLayer):
         if training:
             margin = self.sample_margins(tf.shape(cos)[0])
         else:
-            margin = tf.fill([tf.shape(cos)[0]], tf.constant(self.m, tf.float32))
+            margin = self.constant_margins(tf.shape(cos)[0])
         margin = tf.broadcast_to(tf.reshape(margin, [-1, 1]), tf.shape(cos))
         logits = self.s * ((1.0 - targets) * cos + targets * margin_cosine(cos, margin))
         return soft_cross_entropy(logits, targets)
@@ -121,10 +132,7 @@ class ElasticFaceLoss(ArcFaceLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(num_classes, embedding_dim, s, m, label_mix, seed, trainable_centres, **kwargs)
-        if sigma < 0:
-            raise ConfigError(f"ElasticFaceLoss: sigma must be >= 0, got {sigma}")
-        self.sigma = float(sigma)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self._init_margin_noise(sigma)
 
     def sample_margins(self, batch_size) -> tf.Tensor:
         """``[B]`` margins drawn from ``N(m, sigma^2)``."""

@@ -129,6 +129,11 @@ def sparse_cross_entropy(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     return -tf.gather(log_p, tf.cast(y, tf.int32), axis=1, batch_dims=1)
 
 
+def pair_cross_entropy(logits: tf.Tensor, y1: tf.Tensor, y2: tf.Tensor, lam: tf.Tensor) -> tf.Tensor:
+    """``lam CE(logits, y1) + (1 - lam) CE(logits, y2)`` per sample: the mixup loss on one logit matrix."""
+    return lam * sparse_cross_entropy(logits, y1) + (1.0 - lam) * sparse_cross_entropy(logits, y2)
+
+
 class AngularLossLayer(keras.layers.Layer):
     """Base class: a loss head with unit centres ``[N*M, D]`` (M per class).
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .arcface import ArcFaceLoss, onehot_margins
-from .base import pair_inputs, sparse_cross_entropy
+from .base import pair_cross_entropy, pair_inputs
 
 SIGMA_MODES = ("weighted", "fixed")
 
@@ -50,7 +50,7 @@ class MarginMixupLoss(ArcFaceLoss):
         m1, m2 = self.pair_margins(lam, training=bool(training))
         margins = onehot_margins(y1, m1, self.num_classes) + onehot_margins(y2, m2, self.num_classes)
         logits = self.margin_logits(cos, margins)
-        return lam * sparse_cross_entropy(logits, y1) + (1.0 - lam) * sparse_cross_entropy(logits, y2)
+        return pair_cross_entropy(logits, y1, y2, lam)
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -79,13 +79,10 @@ class EMMLoss(MarginMixupLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(num_classes, embedding_dim, s, m, label_mix, seed, trainable_centres, **kwargs)
-        if sigma < 0:
-            raise ConfigError(f"EMMLoss: sigma must be >= 0, got {sigma}")
+        self._init_margin_noise(sigma)
         if sigma_mode not in SIGMA_MODES:
             raise ConfigError(f"EMMLoss: sigma_mode must be one of {SIGMA_MODES}, got {sigma_mode!r}")
-        self.sigma = float(sigma)
         self.sigma_mode = sigma_mode
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def pair_margins(self, lam, training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """Sampled margins (``training=True``) or their means; both ``[B]``."""

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .arcmix import NoisyArcMixLoss
-from .base import AngularLossLayer, mixed_targets, pair_inputs, soft_cross_entropy, sparse_cross_entropy
+from .base import AngularLossLayer, pair_inputs, soft_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -174,7 +174,7 @@ class NoisyArcMixSoftTripleLoss(AngularLossLayer):
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         y1, y2, lam = pair_inputs(y1, y2, lam)
-        targets = mixed_targets(y1, y2, lam, self.num_classes, self.label_mix)
+        targets = self.targets(y1, y2, lam)
         return self.arcmix.call(embeddings, y1, y2, lam) + self.softtriple_weight * self.softtriple.loss_from_targets(
             embeddings, targets
         )

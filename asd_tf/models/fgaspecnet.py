@@ -30,9 +30,8 @@ import keras
 import tensorflow as tf
 
 from ..errors import ConfigError
-from ..features.logmel import logmel_frames
-from .mobilefacenet import MOBILEFACENET_BOTTLENECKS, mobilefacenet
-from .stgram import TemporalAttention, assemble, embedder_inputs, logmel_frontend, stack_channels, tgram_net
+from .mobilefacenet import MOBILEFACENET_BOTTLENECKS
+from .stgram import TemporalAttention, logmel_tgram_inputs, mobilefacenet_backbone
 
 
 def _to_complex(x):
@@ -254,25 +253,15 @@ def build_fgaspecnet(
     Returns:
         ``keras.Model`` waveform -> embedding with sub-models ``frontend`` and ``embedder``.
     """
-    if int(num_samples) < 4 * hop_length:
-        raise ConfigError(f"num_samples ({num_samples}) is too short: need at least 4 hops of {hop_length} samples")
-    if tgram_kernel % 2:
-        raise ConfigError(f"tgram_kernel must be even so Tgram and log-mel frames line up, got {tgram_kernel}")
-    options = {"sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels}
-    options.update(logmel or {})
-    frontend = logmel_frontend(num_samples, options)
-    frames = logmel_frames(num_samples, options["hop_length"], options["n_fft"], options.get("center", True))
-    inputs = embedder_inputs(num_samples, frames, options["n_mels"])
+    frontend, inputs, tgram = logmel_tgram_inputs(
+        num_samples, sample_rate, n_fft, hop_length, n_mels, logmel, layer_norm_axis, tgram_kernel
+    )
     logmel_in = inputs["logmel"]
-    tgram = tgram_net(inputs["waveform"], channels=options["n_mels"], kernel_size=tgram_kernel,
-                      stride=options["hop_length"], layer_norm_axis=layer_norm_axis)
     tagram = TemporalAttention(name="tagram")(logmel_in)
     specgram = spec_net(logmel_in)
     fused = FrequencyGatedAttention(fusion_weight, gate_kernel_size, name="fga")([tagram, logmel_in, specgram])
-    x = stack_channels([logmel_in, tgram, tagram, fused], name="stack")  # [b, T, M, 4]
-    embedding = mobilefacenet(
-        x, embedding_dim=embedding_dim, separable_stem=separable_stem, dropout=dropout, bottlenecks=bottlenecks
+    return mobilefacenet_backbone(
+        num_samples, frontend, inputs, [logmel_in, tgram, tagram, fused], "fgaspecnet",  # [b, T, M, 4]
+        embedding_dim, separable_stem, dropout, bottlenecks,
     )
-    embedder = keras.Model(inputs, embedding, name="embedder")
-    return assemble(num_samples, frontend, embedder, "fgaspecnet")
 

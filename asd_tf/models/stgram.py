@@ -118,49 +118,55 @@ def assemble(num_samples: int, frontend: keras.Model, embedder: keras.Model, nam
     return keras.Model(waveform, embedder(frontend(waveform)), name=name)
 
 
-def _logmel_options(sample_rate: int, n_fft: int, hop_length: int, n_mels: int, logmel: dict | None) -> dict:
-    options = {"sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels}
-    options.update(logmel or {})
-    return options
-
-
-def _check(num_samples: int, hop_length: int) -> None:
-    if int(num_samples) < 4 * hop_length:
-        raise ConfigError(f"num_samples ({num_samples}) is too short: need at least 4 hops of {hop_length} samples")
-
-
-def _build_stgram_family(
+def logmel_tgram_inputs(
     num_samples: int,
-    with_temporal_attention: bool,
-    name: str,
     sample_rate: int,
     n_fft: int,
     hop_length: int,
     n_mels: int,
-    embedding_dim: int,
     logmel: dict | None,
     layer_norm_axis: str,
     tgram_kernel: int,
-    separable_stem: bool,
-    dropout: float,
-    bottlenecks,
-) -> keras.Model:
-    _check(num_samples, hop_length)
-    options = _logmel_options(sample_rate, n_fft, hop_length, n_mels, logmel)
-    frontend = logmel_frontend(num_samples, options)
-    frames = logmel_frames(num_samples, options["hop_length"], options["n_fft"], options.get("center", True))
-    inputs = embedder_inputs(num_samples, frames, options["n_mels"])
+) -> tuple[keras.Model, dict, Any]:
+    """Shared start of the Tgram backbones (STgram-MFN, TASTgram, FGASpecNet).
+
+    Checks the clip length and kernel, builds the :func:`logmel_frontend`, the
+    embedder's :func:`embedder_inputs` and the Tgram of the waveform input.
+
+    Returns:
+        ``(frontend, inputs, tgram)`` with ``inputs = {"waveform", "logmel"}``
+        and ``tgram`` ``[b, frames, n_mels]``.
+    """
+    if int(num_samples) < 4 * hop_length:
+        raise ConfigError(f"num_samples ({num_samples}) is too short: need at least 4 hops of {hop_length} samples")
     # Tgram frames must equal log-mel frames: stride = hop, padding = kernel // 2 (Table 1).
     if tgram_kernel % 2:
         raise ConfigError(f"tgram_kernel must be even so Tgram and log-mel frames line up, got {tgram_kernel}")
+    options = {"sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels}
+    options.update(logmel or {})
+    frontend = logmel_frontend(num_samples, options)
+    frames = logmel_frames(num_samples, options["hop_length"], options["n_fft"], options.get("center", True))
+    inputs = embedder_inputs(num_samples, frames, options["n_mels"])
     tgram = tgram_net(
         inputs["waveform"], channels=options["n_mels"], kernel_size=tgram_kernel,
         stride=options["hop_length"], layer_norm_axis=layer_norm_axis,
     )
-    channels = [inputs["logmel"], tgram]
-    if with_temporal_attention:
-        channels.append(TemporalAttention(name="tagram")(inputs["logmel"]))
-    x = stack_channels(channels, name="stack")  # [b, frames, mels, 2 or 3]
+    return frontend, inputs, tgram
+
+
+def mobilefacenet_backbone(
+    num_samples: int,
+    frontend: keras.Model,
+    inputs: dict,
+    channels: list,
+    name: str,
+    embedding_dim: int,
+    separable_stem: bool,
+    dropout: float,
+    bottlenecks,
+) -> keras.Model:
+    """Shared end of the Tgram backbones: stack ``channels`` -> MobileFaceNet -> embedder, assembled as ``name``."""
+    x = stack_channels(channels, name="stack")  # [b, frames, mels, len(channels)]
     embedding = mobilefacenet(
         x, embedding_dim=embedding_dim, separable_stem=separable_stem, dropout=dropout, bottlenecks=bottlenecks
     )
@@ -168,21 +174,42 @@ def _build_stgram_family(
     return assemble(num_samples, frontend, embedder, name)
 
 
-def build_stgram_mfn(
-    num_samples: int = 160000,
-    *,
-    sample_rate: int = 16000,
-    n_fft: int = 1024,
-    hop_length: int = 512,
-    n_mels: int = 128,
-    embedding_dim: int = 128,
-    logmel: dict | None = None,
-    layer_norm_axis: str = "time",
-    tgram_kernel: int = 1024,
-    separable_stem: bool = False,
-    dropout: float = 0.0,
-    bottlenecks=MOBILEFACENET_BOTTLENECKS,
-) -> keras.Model:
+def _stgram_builder(with_temporal_attention: bool, name: str, doc: str):
+    """Builder of STgram-MFN (``[logmel, Tgram]``) or TASTgram (``+ TAgram``); one signature for both."""
+
+    def build(
+        num_samples: int = 160000,
+        *,
+        sample_rate: int = 16000,
+        n_fft: int = 1024,
+        hop_length: int = 512,
+        n_mels: int = 128,
+        embedding_dim: int = 128,
+        logmel: dict | None = None,
+        layer_norm_axis: str = "time",
+        tgram_kernel: int = 1024,
+        separable_stem: bool = False,
+        dropout: float = 0.0,
+        bottlenecks=MOBILEFACENET_BOTTLENECKS,
+    ) -> keras.Model:
+        frontend, inputs, tgram = logmel_tgram_inputs(
+            num_samples, sample_rate, n_fft, hop_length, n_mels, logmel, layer_norm_axis, tgram_kernel
+        )
+        channels = [inputs["logmel"], tgram]
+        if with_temporal_attention:
+            channels.append(TemporalAttention(name="tagram")(inputs["logmel"]))
+        return mobilefacenet_backbone(
+            num_samples, frontend, inputs, channels, name, embedding_dim, separable_stem, dropout, bottlenecks
+        )
+
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    build.__doc__ = doc
+    return build
+
+
+build_stgram_mfn = _stgram_builder(
+    False,
+    "stgram_mfn",
     """STgram-MFN: ``[logmel, Tgram]`` -> MobileFaceNet -> ``[batch, embedding_dim]``.
 
     Args:
@@ -197,30 +224,11 @@ def build_stgram_mfn(
     Returns:
         ``keras.Model`` waveform ``[batch, num_samples]`` -> embedding, built as
         ``embedder(frontend(waveform))``; frontend outputs ``{"waveform", "logmel"}``.
-    """
-    return _build_stgram_family(
-        num_samples, False, "stgram_mfn", sample_rate, n_fft, hop_length, n_mels, embedding_dim, logmel,
-        layer_norm_axis, tgram_kernel, separable_stem, dropout, bottlenecks,
-    )
+    """,
+)
 
-
-def build_tastgram(
-    num_samples: int = 160000,
-    *,
-    sample_rate: int = 16000,
-    n_fft: int = 1024,
-    hop_length: int = 512,
-    n_mels: int = 128,
-    embedding_dim: int = 128,
-    logmel: dict | None = None,
-    layer_norm_axis: str = "time",
-    tgram_kernel: int = 1024,
-    separable_stem: bool = False,
-    dropout: float = 0.0,
-    bottlenecks=MOBILEFACENET_BOTTLENECKS,
-) -> keras.Model:
-    """TASTgram-MFN: ``[logmel, Tgram, TAgram]`` -> MobileFaceNet -> embedding (arguments as :func:`build_stgram_mfn`)."""
-    return _build_stgram_family(
-        num_samples, True, "tastgram", sample_rate, n_fft, hop_length, n_mels, embedding_dim, logmel,
-        layer_norm_axis, tgram_kernel, separable_stem, dropout, bottlenecks,
-    )
+build_tastgram = _stgram_builder(
+    True,
+    "tastgram",
+    """TASTgram-MFN: ``[logmel, Tgram, TAgram]`` -> MobileFaceNet -> embedding (arguments as :func:`build_stgram_mfn`).""",
+)
