@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
-from .errors import ASDError
+from .errors import ASDError, ConfigError
 
 # command name -> module providing ``register(subparsers)``
 COMMANDS: dict[str, str] = {
@@ -23,6 +23,20 @@ COMMANDS: dict[str, str] = {
     "evaluate": "asd_tf.evaluation.cli",
     "describe": "asd_tf.models.describe",
 }
+
+
+def parse_key_value(text: str) -> tuple[str, Any]:
+    """Parse a ``KEY=VALUE`` command-line option; the value is read as YAML (numbers, lists, ...)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"option {text!r}: expected KEY=VALUE, e.g. branch_dim=64")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"option {text!r}: cannot parse the value ({exc})") from exc
+    return key.strip(), parsed
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -26,11 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..training.cli import _parse_option
+    from ..cli import parse_key_value
     from .report import format_summary
     from .run import evaluate_run
 
-    options = dict(map(_parse_option, args.option))
+    options = dict(map(parse_key_value, args.option))
     results = evaluate_run(
         args.run, backend=args.backend, data=args.data, ensemble=args.ensemble,
         backend_options=options, ground_truth_dir=args.ground_truth, batch_size=args.batch_size,

@@ -61,24 +61,13 @@ def layers_without_kernel_regularizer(model: Any) -> list[str]:
     ]
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--option {text!r}: expected KEY=VALUE, e.g. --option branch_dim=64")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--option {text!r}: cannot parse the value ({exc})") from exc
-    return key.strip(), parsed
-
-
 def run(args: argparse.Namespace) -> int:
     """Build ``args.backbone`` and print its summary and parameter count."""
     from .registry import build_backbone
 
-    options = dict(_parse_option(text) for text in args.option or [])
+    from ..cli import parse_key_value
+
+    options = dict(parse_key_value(text) for text in args.option or [])
     if args.branches is not None:
         options["branches"] = args.branches
     try:

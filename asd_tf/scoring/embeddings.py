@@ -23,17 +23,6 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def clips_digest(clips: Sequence, extra: str = "") -> str:
-    """SHA-1 of the clip list (paths, sizes, modification times) plus ``extra``."""
-    import os
-
-    h = hashlib.sha1(extra.encode())
-    for clip in clips:
-        st = os.stat(clip.path)
-        h.update(f"{clip.path}|{st.st_size}|{int(st.st_mtime)}\n".encode())
-    return h.hexdigest()
-
-
 def extract_embeddings(
     model,
     clips: Sequence,
@@ -74,9 +63,9 @@ def cached_embeddings(
     The key hashes the model file, the clip list and the audio settings, so a
     cache is never reused for another model or dataset.
     """
-    key = hashlib.sha1(
-        (file_digest(model_path) + clips_digest(clips, repr(audio_config))).encode()
-    ).hexdigest()[:20]
+    from ..data.pipeline import clips_fingerprint
+
+    key = hashlib.sha1((file_digest(model_path) + clips_fingerprint(clips, audio_config)).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{key}.npy"
     if path.exists():
         cached = np.load(path)

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
-
-
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError(f"option {text!r} must look like KEY=VALUE")
-    key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+from ..cli import parse_key_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +51,7 @@ def config_from_args(args: argparse.Namespace):
 
     values: dict[str, Any] = {}
     if args.config:
-        raw = yaml.safe_load(open(args.config)) or {}
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
         if isinstance(raw, dict) and "row" in raw:
             # An experiment YAML (experiments/*.yaml): its training settings, minus the table metadata.
             from ..experiments.configs import load_experiment
@@ -74,10 +68,10 @@ def config_from_args(args: argparse.Namespace):
         if value is not None:
             values[field] = value
     if args.loss_option:
-        values["loss_params"] = {**values.get("loss_params", {}), **dict(map(_parse_option, args.loss_option))}
+        values["loss_params"] = {**values.get("loss_params", {}), **dict(map(parse_key_value, args.loss_option))}
     if args.model_option:
         values["backbone_options"] = {
-            **values.get("backbone_options", {}), **dict(map(_parse_option, args.model_option))
+            **values.get("backbone_options", {}), **dict(map(parse_key_value, args.model_option))
         }
     if args.quiet:
         values["verbose"] = 2
