@@ -76,6 +76,8 @@ SIZES: dict[str, SizeSpec] = {
     "tiny": SizeSpec(3, 2, 12, 12, 4, 4, 2.0),
     "small": SizeSpec(4, 2, 100, 200, 10, 20, 10.0),
     "medium": SizeSpec(4, 3, 290, 830, 10, 50, 10.0),
+    # 2-s clips (the input of the quick comparison preset), more clips per class than `small`
+    "quick": SizeSpec(4, 2, 150, 300, 15, 25, 2.0),
 }
 
 # machine folder name -> sound kind, per layout (order matters: tiny takes the first 3)

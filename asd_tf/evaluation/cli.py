@@ -11,8 +11,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a run's test split; write submission CSVs, results.json and results.md",
     )
     p.add_argument("run", help="run directory made by `asd-tf train`")
-    p.add_argument("--backend", default="kmeans", choices=["kmeans", "knn", "class_posterior"],
-                   help="scoring backend (default: kmeans, as in the paper)")
+    p.add_argument("--backend", default="kmeans", choices=["kmeans", "knn", "class_posterior", "class_loss"],
+                   help="scoring backend (default: kmeans, as in the paper; class_loss: own-class "
+                        "ArcFace loss of the trained head)")
     p.add_argument("--data", help="dataset root (default: the run's training data)")
     p.add_argument("--ground-truth", dest="ground_truth", help="directory of evaluator ground-truth CSVs")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN_DIR",

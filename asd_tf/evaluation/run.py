@@ -38,6 +38,7 @@ def score_run(
     """Scores ``(test [N_test], train [N_train])`` of one run's model(s) for the given clips."""
     from ..data.audio import AudioConfig
     from ..scoring.backends import score_dataset
+    from ..scoring.class_loss import class_loss_options
     from ..scoring.embeddings import cached_embeddings
 
     run = Run.open(run_dir)
@@ -60,10 +61,14 @@ def score_run(
         train_emb = cached_embeddings(model, member.model_path, tr, audio, cache, batch_size, progress, "train")
         test_emb = cached_embeddings(model, member.model_path, te, audio, cache, batch_size, progress, "test")
         member_options = dict(options)
-        if backend == "class_posterior":
+        if backend in ("class_posterior", "class_loss"):
+            # Both score the head's margin-free class logits [N, C] (load_head gives the loss layer).
             head = member.load_head()
-            train_emb = np.asarray(head(train_emb))
-            test_emb = np.asarray(head(test_emb))
+            if backend == "class_loss":
+                for key, value in class_loss_options(head).items():  # s and m of this run's loss
+                    member_options.setdefault(key, value)
+            train_emb = np.asarray(head.logits(train_emb))
+            test_emb = np.asarray(head.logits(test_emb))
             member_options.setdefault("encode", member.label_set().encode)
         te_scores, tr_scores = score_dataset(backend, train_emb, tr, test_emb, te, **member_options)
         test_scores[te_idx] = te_scores
@@ -91,7 +96,8 @@ def evaluate_run(
 
     Args:
         run_dir: a finished training run.
-        backend: scoring backend name (``kmeans`` = the paper, ``knn``, ``class_posterior``).
+        backend: scoring backend name (``kmeans`` = the paper, ``knn``, ``class_posterior``,
+            ``class_loss`` = the own-class ArcFace loss of Neri & Carli).
         data: dataset root; defaults to the run's training data.
         ensemble: further run directories whose scores are summed with this run's
             (the public code sums five models).

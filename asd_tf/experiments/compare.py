@@ -636,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", help="glob selecting configs, e.g. 'dcase2022_compactness_*' or 'recipes/*'")
     p.add_argument("--configs-dir", help="folder of experiment YAMLs (default: experiments/)")
     p.add_argument("--devices", default="auto", help="auto | cpu | GPU ids (0,1,...): one trial per GPU")
-    p.add_argument("--synthetic-size", choices=["tiny", "small", "medium"],
-                   help="size of the synthetic data generated without --data (quick: small)")
+    p.add_argument("--synthetic-size", choices=["tiny", "small", "medium", "quick"],
+                   help="size of the synthetic data generated without --data (quick: quick)")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables from finished runs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="TrainConfig setting for every run, applied after the preset (YAML value), e.g. "

@@ -144,6 +144,8 @@ class AngularLossLayer(keras.layers.Layer):
         seed: seed of the random centres.
         trainable_centres: train the centres (the reference system keeps them
             fixed, Sec. IV-B; ArcFace-style papers train them).
+        **kwargs: base ``keras.layers.Layer`` arguments; ``dtype`` defaults to
+            ``"float32"`` (the head stays float32 under a mixed-precision policy).
     """
 
     #: True for losses that consume (y1, y2, lam) themselves instead of mixed labels.
@@ -160,6 +162,9 @@ class AngularLossLayer(keras.layers.Layer):
         trainable_centres: bool = False,
         **kwargs: Any,
     ) -> None:
+        # Loss heads compute in float32 under any global policy: under mixed_float16 the
+        # layer would otherwise read its float32 centres as float16 inside call().
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_classes) < 1:
             raise ConfigError(f"{type(self).__name__}: num_classes must be >= 1, got {num_classes}")

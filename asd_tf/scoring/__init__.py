@@ -8,16 +8,19 @@ from asd_tf.scoring.backends import (
     make_backend,
     score_dataset,
 )
+from asd_tf.scoring.class_loss import ClassLossBackend, class_loss_options
 from asd_tf.scoring.kmeans import KMeansBackend, cosine_distances, l2_normalize
 from asd_tf.scoring.knn import KNNBackend
 from asd_tf.scoring.posterior import ClassPosteriorBackend, log_softmax
 
 __all__ = [
     "BACKENDS",
+    "ClassLossBackend",
     "ClassPosteriorBackend",
     "KMeansBackend",
     "KNNBackend",
     "ScoringBackend",
+    "class_loss_options",
     "cosine_distances",
     "ensemble_scores",
     "group_by_section",

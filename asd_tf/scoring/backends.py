@@ -19,6 +19,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
+from asd_tf.scoring.class_loss import ClassLossBackend
 from asd_tf.scoring.kmeans import KMeansBackend
 from asd_tf.scoring.knn import KNNBackend
 from asd_tf.scoring.posterior import ClassPosteriorBackend
@@ -40,6 +41,7 @@ BACKENDS: dict[str, type] = {
     "kmeans": KMeansBackend,
     "knn": KNNBackend,
     "class_posterior": ClassPosteriorBackend,
+    "class_loss": ClassLossBackend,
 }
 
 
@@ -74,8 +76,9 @@ def score_dataset(
     """Score every test clip with a backend fitted per section on that section's training clips.
 
     Args:
-        backend_name: key of ``BACKENDS`` ("kmeans", "knn", "class_posterior").
-        train_emb: ``[N_train, D]`` embeddings (logits for class_posterior) of ``train_records``.
+        backend_name: key of ``BACKENDS`` ("kmeans", "knn", "class_posterior", "class_loss").
+        train_emb: ``[N_train, D]`` embeddings (head logits for class_posterior and class_loss)
+            of ``train_records``.
         test_emb: ``[N_test, D]`` embeddings of ``test_records``.
         **options: backend constructor options (e.g. ``n_clusters=16, fit="all"``).
 

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ..cli import parse_key_value
+from ..errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
-    p.add_argument("--backend", default="kmeans", help="scoring backend for the evaluation after training")
+    p.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
+                   help="scoring backend(s) for the evaluation after training (default: the experiment "
+                        "YAML's `backends`, else kmeans); each writes to its own evaluation folder")
     p.set_defaults(func=run_train)
 
 
@@ -78,16 +81,38 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig.from_dict(values).validate()
 
 
+def eval_backends_from_args(args: argparse.Namespace) -> list[str]:
+    """Backends of the evaluation after training: ``--backend``, else an experiment YAML's ``backends``, else kmeans."""
+    if args.backend:
+        return list(args.backend)
+    if args.config:
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        if isinstance(raw, dict) and "row" in raw:
+            from ..experiments.configs import load_experiment
+
+            return list(load_experiment(args.config).backends)
+    return ["kmeans"]
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .run import format_train_summary, train
 
     cfg = config_from_args(args)
+    backends = eval_backends_from_args(args)
+    if not args.no_evaluate:
+        from ..scoring.backends import BACKENDS
+
+        unknown = [b for b in backends if b not in BACKENDS]
+        if unknown:  # before training, not after hours of it
+            raise ConfigError(f"--backend: unknown scoring backend(s) {unknown}; choose from {sorted(BACKENDS)}")
     run_dir = train(cfg)
     print(format_train_summary(run_dir))
     if not args.no_evaluate:
         from ..evaluation.run import evaluate_run
         from ..evaluation.report import format_summary
 
-        results = evaluate_run(run_dir, backend=args.backend)
-        print(format_summary(results))
+        for backend in backends:
+            results = evaluate_run(run_dir, backend=backend)
+            print(f"scoring backend: {backend}")
+            print(format_summary(results))
     return 0

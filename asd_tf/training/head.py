@@ -14,9 +14,13 @@ class LossHead(keras.Model):
     Args:
         loss_layer: a layer from ``asd_tf.losses.build_loss``.
         embedding_dim: the embedding size D, used to build the wrapper for saving.
+        **kwargs: base ``keras.Model`` arguments; ``dtype`` defaults to ``"float32"``.
     """
 
     def __init__(self, loss_layer: keras.layers.Layer, embedding_dim: int, **kwargs: Any) -> None:
+        # float32 under any global policy: a mixed_float16 wrapper would cast the embeddings
+        # and the loss layer's centres to float16 when called (and fail in the matmul).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.loss_layer = loss_layer
         self.embedding_dim = int(embedding_dim)

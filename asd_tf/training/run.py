@@ -92,7 +92,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
 
     from ..data.audio import AudioConfig
     from ..data.labels import build_label_set
-    from ..data.pipeline import make_dataset
+    from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
     from ..losses.registry import build_loss
     from .callbacks import EpochWeights, ScaleGuardWarning, StopOnNonFiniteLoss
     from .head import LossHead
@@ -114,30 +114,40 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     batch_size -= batch_size % replicas
     if batch_size < replicas:
         raise DatasetError(f"{cfg.data}: only {len(clips)} training clips, fewer than the {replicas} replicas")
-    steps_per_epoch = len(clips) // batch_size
+    # Several workers: each reads only its share of the clips (sharding by file,
+    # asd_tf.data.sharding); one worker: the unsharded pipeline, as before.
+    workers = num_input_pipelines(strategy)
+    steps_per_epoch = sharded_steps(len(clips), batch_size, workers)
 
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
-    dataset = make_dataset(
-        clips, audio, labels=labels, batch_size=batch_size, shuffle=True, seed=cfg.seed,
-        cache_dir=cfg.cache_dir, drop_remainder=True,
+    # Built before the global seed is set, as always: the shuffle order depends on it.
+    dataset = distribute_training_dataset(
+        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
     )
 
     keras.utils.set_random_seed(cfg.seed)
+    # Layers take their dtype policy when they are built, so the global policy is
+    # only needed up to here; it is restored even if building fails. Feature layers,
+    # the loss layer and its head stay float32 (their own dtype), see test_precision.py.
+    previous_policy = keras.mixed_precision.global_policy()
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    with strategy.scope():
-        embedding_model = build_embedding_model(cfg, synchronized_bn=replicas > 1)
-        embedding_dim = int(embedding_model.output_shape[-1])
-        loss_params = dict(cfg.loss_params)
-        loss_params.setdefault("seed", cfg.seed)
-        if _accepts_label_mix(cfg.loss):
-            loss_params.setdefault("label_mix", cfg.label_mix)
-        loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
-        trainer = ASDTrainer(
-            embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
-        )
-        trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
-        trainer.build_for_training(cfg.num_samples)
+    try:
+        with strategy.scope():
+            embedding_model = build_embedding_model(cfg, synchronized_bn=replicas > 1)
+            embedding_dim = int(embedding_model.output_shape[-1])
+            loss_params = dict(cfg.loss_params)
+            loss_params.setdefault("seed", cfg.seed)
+            if _accepts_label_mix(cfg.loss):
+                loss_params.setdefault("label_mix", cfg.label_mix)
+            loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
+            trainer = ASDTrainer(
+                embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
+            )
+            trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
+            trainer.build_for_training(cfg.num_samples)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
 
     logs_dir = member_dir / "logs"
     (member_dir / "checkpoints").mkdir(exist_ok=True)
@@ -174,8 +184,6 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     }
     atomic_write_json(member_dir / "train_summary.json", summary)
     atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy("float32")
     return summary
 
 
