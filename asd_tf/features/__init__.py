@@ -10,8 +10,7 @@ Names are resolved lazily so importing the package does not import TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "STFTMagnitude": "stft",
@@ -23,9 +22,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-    return getattr(module, name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

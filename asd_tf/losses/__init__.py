@@ -7,15 +7,10 @@ noisy_arcmix_softtriple. Layer classes are imported lazily (TensorFlow).
 
 from __future__ import annotations
 
+from ..lazy import lazy_getattr
 from .registry import LOSSES, build_loss, loss_class
 
 __all__ = ["LOSSES", "build_loss", "loss_class", "MixupConfig", "mixup_batch"]
 
-
-def __getattr__(name: str):
-    # mixup pulls in TensorFlow: import it only when asked for
-    if name in ("MixupConfig", "mixup_batch"):
-        from . import mixup
-
-        return getattr(mixup, name)
-    raise AttributeError(f"module 'asd_tf.losses' has no attribute {name!r}")
+# mixup pulls in TensorFlow: import it only when asked for
+__getattr__ = lazy_getattr(__name__, {"MixupConfig": "mixup", "mixup_batch": "mixup"})

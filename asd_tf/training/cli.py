@@ -49,19 +49,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def config_from_args(args: argparse.Namespace):
+def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
+    """Training settings of a ``--config`` file and, for an experiment YAML, its scoring backends.
+
+    An experiment YAML (``experiments/*.yaml``, recognised by its ``row`` key) gives its training
+    settings minus the table metadata, and its ``backends``; any other YAML is a saved
+    ``TrainConfig`` (backends ``None``). No file: ``({}, None)``.
+    """
     from ..training.config import TrainConfig
 
-    values: dict[str, Any] = {}
-    if args.config:
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-        if isinstance(raw, dict) and "row" in raw:
-            # An experiment YAML (experiments/*.yaml): its training settings, minus the table metadata.
-            from ..experiments.configs import load_experiment
+    if not path:
+        return {}, None
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if isinstance(raw, dict) and "row" in raw:
+        from ..experiments.configs import load_experiment
 
-            values.update(load_experiment(args.config).train)
-        else:
-            values.update(TrainConfig.load(args.config).to_dict())
+        experiment = load_experiment(path)
+        return dict(experiment.train), list(experiment.backends)
+    return TrainConfig.load(path).to_dict(), None
+
+
+def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | None = None):
+    """The TrainConfig of the command line: ``--config`` file values (or ``file_values``), then flags."""
+    from ..training.config import TrainConfig
+
+    values: dict[str, Any] = dict(_config_file(args.config)[0] if file_values is None else file_values)
     for field in (
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
@@ -81,24 +93,19 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig.from_dict(values).validate()
 
 
-def eval_backends_from_args(args: argparse.Namespace) -> list[str]:
+def eval_backends_from_args(args: argparse.Namespace, file_backends: list[str] | None = None) -> list[str]:
     """Backends of the evaluation after training: ``--backend``, else an experiment YAML's ``backends``, else kmeans."""
     if args.backend:
         return list(args.backend)
-    if args.config:
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-        if isinstance(raw, dict) and "row" in raw:
-            from ..experiments.configs import load_experiment
-
-            return list(load_experiment(args.config).backends)
-    return ["kmeans"]
+    return list(file_backends) if file_backends is not None else ["kmeans"]
 
 
 def run_train(args: argparse.Namespace) -> int:
     from .run import format_train_summary, train
 
-    cfg = config_from_args(args)
-    backends = eval_backends_from_args(args)
+    file_values, file_backends = _config_file(args.config)  # read the --config file once
+    cfg = config_from_args(args, file_values)
+    backends = eval_backends_from_args(args, file_backends)
     if not args.no_evaluate:
         from ..scoring.backends import BACKENDS
 
