@@ -16,6 +16,7 @@ BRANCHES ?= both
 STRATEGY ?= auto
 LAYOUT ?= dcase2022
 SIZE ?= small
+PROFILE ?= factory
 DATA ?=
 RUN ?=
 DATASET ?= dcase2022
@@ -23,7 +24,7 @@ TRIALS ?= 5
 PRESET ?= full
 TEST_WORKERS ?= 2
 
-SYNTH_DIR := data/synthetic_$(LAYOUT)_$(SIZE)
+SYNTH_DIR := data/synthetic_$(LAYOUT)_$(SIZE)$(if $(filter-out factory,$(PROFILE)),_$(PROFILE),)
 TRAIN_DATA := $(if $(DATA),$(DATA),$(SYNTH_DIR))
 RUN_DIR := $(if $(RUN),$(RUN),runs/$(LOSS)_$(LABELS)_seed$(SEED))
 
@@ -39,7 +40,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # Synthetic data are generated once and reused (the generator is deterministic).
 $(SYNTH_DIR)/.complete: | $(STAMP)
-	$(VENV)/bin/asd-tf synth $(SYNTH_DIR) --layout $(LAYOUT) --size $(SIZE) --seed $(SEED)
+	$(VENV)/bin/asd-tf synth $(SYNTH_DIR) --layout $(LAYOUT) --size $(SIZE) --profile $(PROFILE) --seed $(SEED)
 
 data: $(STAMP) $(SYNTH_DIR)/.complete
 

@@ -301,3 +301,13 @@ def test_worker_job_file_round_trip(fake_comparison, monkeypatch):
     assert (got.experiment.name, got.seed, got.run_dir, got.values) == (
         job.experiment.name, job.seed, job.run_dir, job.values)
     assert got.values["data"] == "/data/x" and got.values["seed"] == 1 and got.values["num_samples"] == 32000
+
+
+def test_synthetic_data_is_named_and_generated_with_its_profile(tmp_path):
+    assert get_preset("quick").synthetic_size == "compare"
+    assert get_preset("quick").synthetic_profile == "structural"
+    root = C.synthetic_data("dcase2023", "tiny", root=tmp_path, profile="structural")
+    assert root == tmp_path / "synthetic_dcase2023_tiny_structural"
+    meta = json.loads((root / ".complete").read_text())
+    assert (meta["size"], meta["profile"]) == ("tiny", "structural")
+    assert C.synthetic_data("dcase2023", "tiny", root=tmp_path) == tmp_path / "synthetic_dcase2023_tiny"

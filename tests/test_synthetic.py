@@ -145,7 +145,8 @@ def test_sidecars_exactly_for_anomalous_clips_and_boxes_in_range(tiny):
             for b in boxes:
                 assert 0.0 <= b.t_start_s < b.t_end_s <= 2.0 + 1e-9
                 assert 0.0 <= b.f_low_hz < b.f_high_hz <= 8000.0
-                assert b.kind in ("extra_tone", "detune", "rub", "missing_pulse")
+                assert b.kind in S.PROFILES["factory"].anomaly_kinds[S.plan_dataset(layout, "tiny")[0].kind] or \
+                    b.kind in ("extra_tone", "detune", "rub", "missing_pulse")
     # the sidecars are the only non-wav files in the machine folders
     extra = [p for p in tiny["dcase2022"].glob("*/*/*") if p.suffix not in (".wav", ".csv")]
     assert extra == []
@@ -158,8 +159,12 @@ def _stft_power(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     return np.abs(np.fft.rfft(frames, axis=1)) ** 2
 
 
-def test_anomaly_energy_lies_inside_its_box():
-    specs = [s for layout in ("dcase2022", "dcase2023") for s in S.plan_dataset(layout, "tiny")
+@pytest.mark.parametrize("profile, expected_kinds", [
+    ("factory", {"extra_tone", "detune", "rub", "missing_pulse"}),
+    ("structural", {"harmonic_balance", "detune", "extra_tone", "modulation", "missing_pulse"}),
+])
+def test_anomaly_energy_lies_inside_its_box(profile, expected_kinds):
+    specs = [s for layout in ("dcase2022", "dcase2023") for s in S.plan_dataset(layout, "tiny", profile)
              if s.label == "anomaly"]
     kinds = Counter()
     n_fft, hop, sr = 1024, 256, 16000
@@ -182,8 +187,20 @@ def test_anomaly_energy_lies_inside_its_box():
         assert frac > 0.9, (spec.name, box, frac)
         # the anomaly is audible in its box: not negligible against the normal clip there
         q = _stft_power(y, n_fft, hop)
-        assert p[np.ix_(frames_in, bins_in)].sum() > 0.05 * q[np.ix_(frames_in, bins_in)].sum()
-    assert set(kinds) == {"extra_tone", "detune", "rub", "missing_pulse"}, kinds
+        if box.kind in ("harmonic_balance", "modulation"):
+            # a change of a few partials inside a wide box: at its strongest line it is not
+            # negligible against the normal recording (machine partial + noise) there
+            p_in, q_in = p[np.ix_(frames_in, bins_in)].mean(0), q[np.ix_(frames_in, bins_in)].mean(0)
+            j = int(np.argmax(p_in))
+            assert p_in[j] > 0.05 * q_in[j], (spec.name, box)
+        else:
+            assert p[np.ix_(frames_in, bins_in)].sum() > 0.05 * q[np.ix_(frames_in, bins_in)].sum()
+    assert set(kinds) == expected_kinds, kinds
+    span = S.get_profile(profile).anomaly_span
+    for spec in specs[::2]:
+        if spec.kind != "pulse":  # missing pulses last from the first to the last pulse removed
+            box = S._render_clip(spec, 0)[1][0]
+            assert span[0] - 1e-6 <= (box.t_end_s - box.t_start_s) / spec.duration_s <= span[1] + 1e-6
 
 
 def test_normal_clip_is_unchanged_by_anomaly_hook():
@@ -315,3 +332,117 @@ def test_baseline_on_dev_and_eval_split_agree(tiny):
     for key, per in dev["auc"].items():
         for dom, a in per.items():
             assert ev["auc"][key][dom] == pytest.approx(a)
+
+
+def _fan_sound(n: int) -> "S._MachineSound":
+    spec = next(s for s in S.plan_dataset("dcase2022", "tiny", "structural") if s.kind == "fan")
+    design = S._section_design(spec.layout, spec.kind, spec.section)
+    return S._synth_machine(design, S._machine_state(spec), np.random.default_rng(5), n)
+
+
+def _partial_coefficients(x: np.ndarray, ms: "S._MachineSound", mask: np.ndarray) -> np.ndarray:
+    """Least-squares amplitude of every partial's own cosine (its phase) in ``x[mask]``."""
+    cols = [np.cos(f * ms.phi[mask] + p) for f, _, p in ms.partials]
+    cols += [np.sin(f * ms.phi[mask] + p) for f, _, p in ms.partials]
+    coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1), x[mask], rcond=None)
+    return coef[:len(ms.partials)]
+
+
+def test_harmonic_balance_scales_the_twelve_strongest_partials_by_12_to_18_db():
+    n = 32000
+    ms = _fan_sound(n)
+    assert ms.am is None  # fans carry no AM: the fault is a pure change of partial levels
+    fixed, scalable, boxes = S._synth_anomaly("harmonic_balance", ms, np.random.default_rng(1), n, (1.0, 1.0))
+    assert scalable is None and boxes[0].kind == "harmonic_balance"
+    t = np.arange(n) / S.SAMPLE_RATE
+    steady = (t > 0.1) & (t < 1.9)  # inside the fades
+    coef = _partial_coefficients(fixed, ms, steady)
+    amps = np.array([a for _, a, _ in ms.partials])
+    freqs = np.array([f for f, _, _ in ms.partials])
+    # independent reference: the 12 largest partials between 150 and 6500 Hz
+    cand = np.flatnonzero((freqs >= 150) & (freqs <= 6500))
+    strongest = set(cand[np.argsort(-amps[cand])[:12]].tolist())
+    changed = set(np.flatnonzero(np.abs(coef) > 1e-3 * amps.max()).tolist())
+    assert changed == strongest
+    gains_db = 20 * np.log10(1.0 + coef[sorted(strongest)] / amps[sorted(strongest)])
+    assert np.all((np.abs(gains_db) >= 12 - 1e-3) & (np.abs(gains_db) <= 18 + 1e-3)), gains_db
+    assert boxes[0].f_low_hz <= freqs[sorted(strongest)].min() and freqs[sorted(strongest)].max() <= boxes[0].f_high_hz
+
+
+def test_modulation_fault_is_a_new_am_of_the_six_strongest_partials():
+    n = 32000
+    ms = _fan_sound(n)
+    fixed, _, boxes = S._synth_anomaly("modulation", ms, np.random.default_rng(2), n, (1.0, 1.0))
+    t = np.arange(n) / S.SAMPLE_RATE
+    steady = (t > 0.1) & (t < 1.9)
+    amps = np.array([a for _, a, _ in ms.partials])
+    freqs = np.array([f for f, _, _ in ms.partials])
+    cand = np.flatnonzero((freqs >= 150) & (freqs <= 6500))
+    top6 = cand[np.argsort(-amps[cand])[:6]]
+    # the fault of partial k is a_k * m(t) * cos(f_k phi + p_k): demodulate the strongest one
+    k = top6[0]
+    f, a, p = ms.partials[k]
+    carrier = np.cos(f * ms.phi + p)
+    # m(t) by a local least-squares fit of the carrier in 10-ms windows (m varies at <= 23 Hz)
+    w = 160
+    m = np.array([np.dot(fixed[i:i + w], carrier[i:i + w]) / np.dot(carrier[i:i + w], carrier[i:i + w])
+                  for i in range(1600, n - 1600 - w, w)]) / a
+    spec = np.abs(np.fft.rfft(m - m.mean(), 8 * len(m)))
+    rate = np.fft.rfftfreq(8 * len(m), w / S.SAMPLE_RATE)[np.argmax(spec)]
+    assert 6.5 <= rate <= 23.5, rate
+    depth = (m.max() - m.min()) / 2
+    assert 0.5 <= depth <= 0.95, depth
+    assert boxes[0].f_low_hz <= freqs[top6].min() and freqs[top6].max() <= boxes[0].f_high_hz
+
+
+def test_stationary_noise_is_flat_and_steady():
+    x = S._stationary_noise(np.random.default_rng(0), 160000)
+    assert np.sqrt(np.mean(x ** 2)) == pytest.approx(1.0, rel=1e-6)
+    f, pxx = _welch(x)
+    # flat within +-1.5 dB between the raised-cosine edges (15 % of the band each side),
+    # nothing below 40 Hz or above 7950 Hz
+    inside = pxx[(f > 50 + 0.15 * 7850 + 100) & (f < 7900 - 0.15 * 7850 - 100)]
+    assert 10 * np.log10(inside.max() / inside.min()) < 3.0
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    fx = np.fft.rfftfreq(len(x), 1 / S.SAMPLE_RATE)
+    assert spec[(fx < 50) | (fx > 7900)].max() < 1e-12 * spec.mean()
+    seg = x.reshape(40, -1)
+    assert np.ptp(10 * np.log10(np.mean(seg ** 2, axis=1))) < 1.0  # steady level (0.25-s segments)
+
+
+def _welch(x: np.ndarray, n_fft: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    p = _stft_power(x, n_fft, n_fft // 2).mean(axis=0)
+    f = np.fft.rfftfreq(n_fft, 1 / S.SAMPLE_RATE)
+    # smooth over 16 bins so the flatness bound tests the spectrum, not the estimator's variance
+    return f, np.convolve(p, np.ones(16) / 16, mode="same")
+
+
+def test_profile_is_part_of_the_dataset_identity(tmp_path):
+    root = S.generate(tmp_path / "s", "dcase2023", "tiny", seed=0, profile="structural")
+    meta = json.loads((root / ".complete").read_text())
+    assert meta["profile"] == "structural"
+    with pytest.raises(DatasetError, match="different synthetic dataset"):
+        S.generate(root, "dcase2023", "tiny", seed=0)  # the factory profile is another dataset
+    with pytest.raises(ConfigError, match="unknown synthetic profile"):
+        S.generate(tmp_path / "x", "dcase2023", "tiny", profile="quiet")
+    # markers written before profiles existed describe the factory profile
+    meta.update(profile=None)
+    del meta["profile"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".complete").write_text(json.dumps({**meta}))
+    assert S.generate(tmp_path / "old", "dcase2023", "tiny", seed=0) == tmp_path / "old"
+
+
+def test_profiles_share_machine_sounds_and_names():
+    fac = S.plan_dataset("dcase2022", "tiny")
+    st = S.plan_dataset("dcase2022", "tiny", "structural")
+    assert [s.name for s in fac] == [s.name for s in st]
+    spec_f = next(s for s in fac if s.label == "normal" and s.split == "test")
+    spec_s = next(s for s in st if s.name == spec_f.name and s.machine == spec_f.machine)
+    x_f, _ = S._render_clip(spec_f, 0)
+    x_s, _ = S._render_clip(spec_s, 0)
+    assert not np.allclose(x_f, x_s)  # other noise, other machine-to-noise ratio
+    # the compare size: 60 target training clips per section, 2-s clips
+    cmp = S.plan_dataset("dcase2022", "compare", "structural")
+    assert sum(s.domain == "target" and s.split == "train" for s in cmp) == 4 * 2 * 60
+    assert {s.duration_s for s in cmp} == {2.0}

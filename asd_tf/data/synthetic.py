@@ -19,6 +19,15 @@ A one-class model describing the whole clip therefore mostly learns noise,
 while a classifier that must separate sections/attributes learns the machine's
 fine structure and can see the anomalies.
 
+That is the ``factory`` profile (the default). Within a CPU budget it did not
+show the paper's central claim: every component of noise complexity cost the
+small classifier more than the one-class model (docs/synthetic_claim_study.md).
+The ``structural`` profile keeps the machine sounds and file layout and changes
+the noise and the faults: stationary broadband noise whose level relative to
+the machine varies over 15 dB, and faults of the machine's own tonal structure
+(harmonic balance, a detuned partial, an extra tone, a new modulation; missing
+pulses for pulse machines) lasting most of the clip. ``PROFILES`` holds both.
+
 Determinism: every clip draws from ``numpy.random.Generator`` objects seeded by
 ``(seed, machine, section, domain, split, label, index)`` only, so the output is
 byte-identical for a given seed whatever the generation order or process count.
@@ -78,6 +87,10 @@ SIZES: dict[str, SizeSpec] = {
     "medium": SizeSpec(4, 3, 290, 830, 10, 50, 10.0),
     # 2-s clips (the input of the quick comparison preset), more clips per class than `small`
     "quick": SizeSpec(4, 2, 150, 300, 15, 25, 2.0),
+    # `quick` with 60 target training clips per section: with DCASE's 10 (7-8 per target
+    # attribute at this scale) the classifier overfits the source domain within 20 epochs
+    # (docs/synthetic_claim_study.md, vL -> vM). The quick comparison preset's data.
+    "compare": SizeSpec(4, 2, 150, 300, 60, 25, 2.0),
 }
 
 # machine folder name -> sound kind, per layout (order matters: tiny takes the first 3)
@@ -156,6 +169,7 @@ class ClipSpec:
     target_mic: bool          # target-domain microphone colouration without an attribute for it
     duration_s: float
     name: str                 # official file name (without directory)
+    profile: str = "factory"  # sound profile (PROFILES): noise and fault kinds
 
     @property
     def relpath(self) -> str:
@@ -188,8 +202,9 @@ def _official_name(layout: str, section: str, domain: str, split: str, label: st
     return f"section_{section}_{domain}_{split}_{label}_{index:04d}_{attr_string}.wav"
 
 
-def plan_dataset(layout: str, size: str) -> list[ClipSpec]:
+def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipSpec]:
     """List the clips of a dataset (official names, attributes, labels) in a fixed order."""
+    get_profile(profile)
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown synthetic layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if size not in SIZES:
@@ -205,7 +220,7 @@ def plan_dataset(layout: str, size: str) -> list[ClipSpec]:
                     for i in range(n):
                         name = _official_name(layout, sec, "source", split, label, i, "")
                         specs.append(ClipSpec(layout, machine, kind, sec, "source", split, label, i, (), False,
-                                              sz.duration_s, name))
+                                              sz.duration_s, name, profile))
             continue
         if layout == "dcase2022":
             sections = [(f"{s:02d}", _SCHEMES_2022[kind][s], (kind, s) in _NO_SHIFT_TARGET_MIC)
@@ -228,7 +243,7 @@ def plan_dataset(layout: str, size: str) -> list[ClipSpec]:
                     attr = "_".join(f"{k}_{v}" for k, v in pairs) if pairs else "noAttribute"
                     name = _official_name(layout, sec, dom, split, label, i, attr)
                     specs.append(ClipSpec(layout, machine, kind, sec, dom, split, label, i, pairs,
-                                          target_mic and dom == "target", sz.duration_s, name))
+                                          target_mic and dom == "target", sz.duration_s, name, profile))
     return specs
 
 
@@ -553,16 +568,26 @@ def _strong_partials(ms: _MachineSound, top: int, fmax: float = 6500.0) -> list[
     return cand[:top]
 
 
-def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator,
-                   n: int) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
+def _tonal_box(kind: str, ms: _MachineSound, t0: float, t1: float, freqs: Sequence[float]) -> AnomalyBox:
+    """Box of a fault of the tonal partials ``freqs``: their range widened by the speed
+    wander, 60 Hz and the machine's own sidebands (the partials carry its AM)."""
+    margin = 60.0 + ms.am_max_hz
+    return AnomalyBox(kind, t0, t1, max(min(freqs) * (1 - 1.5 * _FM_DEPTH) - margin, 0.0),
+                      min(max(freqs) * (1 + 1.5 * _FM_DEPTH) + margin, SAMPLE_RATE / 2))
+
+
+def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: int,
+                   span: tuple[float, float] = (0.25, 0.6)) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
     """An anomaly as ``fixed + c * scalable`` (machine's unnormalised units) and its box.
 
-    ``fixed`` is what the fault removes from the normal sound (a detuned partial,
-    missing pulses); ``scalable`` is what it adds, whose level ``c`` the caller
-    sets from the local in-box SNR (None when nothing is added).
+    ``fixed`` is what the fault removes from or changes in the normal sound (a
+    detuned partial, missing pulses, a new harmonic balance or modulation);
+    ``scalable`` is what it adds, whose level ``c`` the caller sets from the
+    local in-box SNR (None when nothing is added). ``span``: the fraction of
+    the clip the fault lasts (uniform).
     """
     duration = n / SAMPLE_RATE
-    dur = rng.uniform(0.25, 0.6) * duration
+    dur = rng.uniform(*span) * duration
     t0 = rng.uniform(0.0, duration - dur)
     t1 = t0 + dur
     fade = min(0.06, dur / 4)
@@ -592,6 +617,30 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator,
         box = AnomalyBox(kind, t0, t1, max(lo_f * (1 - 1.5 * _FM_DEPTH) - margin, 0.0),
                          min(hi_f * (1 + 1.5 * _FM_DEPTH) + margin, nyq))
         return fixed, scalable, [box]
+    if kind in ("harmonic_balance", "modulation"):
+        # Faults of the machine's own tonal structure, the fine structure a classifier of
+        # sections and attributes has to learn: worn parts change the harmonic balance
+        # (each of the 12 strongest partials by +-12..18 dB), bearing damage adds a new
+        # amplitude modulation (7-23 Hz, depth 0.6-0.9) to the 6 strongest partials.
+        w = _window(n, t0, t1, fade)
+        am = ms.am if ms.am is not None else 1.0
+        fixed = np.zeros(n)
+        freqs: list[float] = []
+        if kind == "harmonic_balance":
+            for i in _strong_partials(ms, 12):
+                f_k, a_k, p_k = ms.partials[i]
+                gain_db = float(rng.choice([-1.0, 1.0]) * rng.uniform(12.0, 18.0))
+                fixed += a_k * (10.0 ** (gain_db / 20.0) - 1.0) * np.cos(f_k * ms.phi + p_k)
+                freqs.append(f_k)
+        else:
+            rate = float(rng.uniform(7.0, 23.0))
+            depth = float(rng.uniform(0.6, 0.9))
+            mod = depth * np.cos(2 * np.pi * rate * np.arange(n) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi))
+            for i in _strong_partials(ms, 12)[:6]:
+                f_k, a_k, p_k = ms.partials[i]
+                fixed += a_k * mod * np.cos(f_k * ms.phi + p_k)
+                freqs += [f_k - rate, f_k + rate]
+        return w * am * fixed, None, [_tonal_box(kind, ms, t0, t1, freqs)]
     if kind == "rub":
         fc = float(np.exp(rng.uniform(np.log(1000.0), np.log(5000.0))))
         width = rng.uniform(250.0, 800.0)
@@ -627,6 +676,63 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator,
         margin = 300.0
         return sig, None, [AnomalyBox(kind, ta, min(tb, duration), max(lo - margin, 0.0), min(hi + margin, nyq))]
     raise ConfigError(f"unknown anomaly kind {kind!r}")
+
+
+# --------------------------------------------------------------------------- sound profiles
+@dataclass(frozen=True)
+class Profile:
+    """Noise and fault design of a synthetic dataset (``generate(profile=...)``).
+
+    Attributes:
+        noise: ``"factory"`` (loud non-stationary factory noise, ``_factory_noise``) or
+            ``"stationary"`` (Gaussian noise band-limited to 50-7900 Hz, nothing else).
+        mnr_db: range of the per-clip machine-to-noise ratio (RMS, dB), drawn uniformly.
+        anomaly_kinds: per machine kind, the fault kinds an anomalous clip draws from.
+        anomaly_span: range of the fraction of the clip a fault lasts.
+        box_snr_db: range of the in-box level of what a fault adds (extra tone, detuned
+            partial, rub), relative to the normal recording inside its box.
+        description: one line for ``asd-tf synth --help`` and the README.
+    """
+
+    noise: str
+    mnr_db: tuple[float, float]
+    anomaly_kinds: dict[str, tuple[str, ...]]
+    anomaly_span: tuple[float, float]
+    box_snr_db: tuple[float, float]
+    description: str
+
+
+PROFILES: dict[str, Profile] = {
+    # Generator version 1's only design: noise dominates the clip statistics, faults are
+    # short and local.
+    "factory": Profile("factory", _MNR_DB, _ANOMALY_KINDS, (0.25, 0.6), _BOX_SNR_DB,
+                       "loud non-stationary factory noise (-12..-6 dB machine-to-noise), short local faults"),
+    # The design on which the paper's central claim shows within a CPU budget
+    # (docs/synthetic_claim_study.md, variant vP): every component of noise complexity cost
+    # the small classifier far more than the one-class model, so the noise is stationary
+    # and only its level varies (15 dB); the faults change the machine's tonal structure
+    # for most of the clip. Order of the kinds matters (the draw is an index).
+    "structural": Profile(
+        "stationary", (-12.0, 3.0),
+        {"rotor": ("harmonic_balance", "detune", "extra_tone", "modulation"),
+         "fan": ("harmonic_balance", "detune", "extra_tone", "modulation"),
+         "pulse": ("harmonic_balance", "missing_pulse", "extra_tone", "modulation"),
+         "gear": ("harmonic_balance", "detune", "extra_tone", "modulation")},
+        (0.6, 1.0), (4.0, 12.0),
+        "stationary broadband noise at a random level (-12..+3 dB), long faults of the machine's tonal structure"),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The sound profile called ``name``; ConfigError for unknown names."""
+    if name not in PROFILES:
+        raise ConfigError(f"unknown synthetic profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def _stationary_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Stationary Gaussian noise band-limited to 50-7900 Hz (unit RMS)."""
+    return _band_noise(rng, n, 50.0, 7900.0)
 
 
 # --------------------------------------------------------------------------- factory noise
@@ -716,16 +822,17 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     design = _apply_variant(design, spec.layout, design_key, state.variant)
     ms = _synth_machine(design, state, rng_machine, n)
     machine_rms = float(np.sqrt(np.mean(ms.signal ** 2)) + 1e-12)
-    noise = _factory_noise(rng_noise, n)
-    mnr = rng_mix.uniform(*_MNR_DB)
+    profile = get_profile(spec.profile)
+    noise = _factory_noise(rng_noise, n) if profile.noise == "factory" else _stationary_noise(rng_noise, n)
+    mnr = rng_mix.uniform(*profile.mnr_db)
     machine_gain = 10.0 ** (mnr / 20.0) / machine_rms
     mix = noise + ms.signal * machine_gain
     boxes: list[AnomalyBox] = []
     if spec.label == "anomaly":
-        kinds = _ANOMALY_KINDS[spec.kind]
+        kinds = profile.anomaly_kinds[spec.kind]
         akind = kinds[int(rng_anom.integers(len(kinds)))]
-        fixed, scalable, boxes = _synth_anomaly(akind, ms, rng_anom, n)
-        snr_db = rng_anom.uniform(*_BOX_SNR_DB) + _LEVEL_OFFSET_DB
+        fixed, scalable, boxes = _synth_anomaly(akind, ms, rng_anom, n, profile.anomaly_span)
+        snr_db = rng_anom.uniform(*profile.box_snr_db) + _LEVEL_OFFSET_DB
         anomaly = fixed * machine_gain
         if scalable is not None:
             # level the added part against the normal recording inside the box
@@ -851,26 +958,29 @@ def _attribute_tables(specs: list[ClipSpec], names: dict[ClipSpec, str], eval_sp
 
 
 def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = "small", seed: int = 0,
-             eval_split: bool = False, n_jobs: int | None = None) -> Path:
+             eval_split: bool = False, n_jobs: int | None = None, profile: str = "factory") -> Path:
     """Write a synthetic dataset to ``out_dir`` and return its path.
 
-    If ``out_dir/.complete`` already describes the same (layout, size, seed,
-    eval_split, generator version), nothing is regenerated. ``n_jobs`` worker
+    ``profile`` names the noise and fault design (PROFILES: ``factory``, the
+    default, or ``structural``). If ``out_dir/.complete`` already describes the
+    same (layout, size, seed, eval_split, profile, generator version), nothing
+    is regenerated. ``n_jobs`` worker
     processes render clips in parallel (default: up to 2 for small/medium, 1 for
     tiny); the result is byte-identical whatever ``n_jobs`` is.
     """
     if eval_split and layout == "dcase2020":
         raise ConfigError("eval_split is defined for the dcase2022/dcase2023 layouts only (2020 has no anonymised test set)")
-    specs = plan_dataset(layout, size)
+    specs = plan_dataset(layout, size, profile)
     root = Path(out_dir)
     marker = root / ".complete"
     meta = {"layout": layout, "size": size, "seed": int(seed), "eval_split": bool(eval_split),
-            "generator_version": GENERATOR_VERSION}
+            "profile": profile, "generator_version": GENERATOR_VERSION}
     if marker.exists():
         try:
             old = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = {}
+        old.setdefault("profile", "factory")  # markers written before profiles existed
         if all(old.get(k) == v for k, v in meta.items()):
             return root
         raise DatasetError(f"{root}: already holds a different synthetic dataset "

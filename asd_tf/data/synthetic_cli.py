@@ -13,9 +13,9 @@ def _run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     root = generate(args.out, layout=args.layout, size=args.size, seed=args.seed,
-                    eval_split=args.eval_split, n_jobs=args.jobs)
+                    eval_split=args.eval_split, n_jobs=args.jobs, profile=args.profile)
     meta = json.loads((root / ".complete").read_text(encoding="utf-8"))
-    print(f"{root}: {meta['n_clips']} clips ({args.layout}, {args.size}, seed {args.seed}"
+    print(f"{root}: {meta['n_clips']} clips ({args.layout}, {args.size}, {args.profile} profile, seed {args.seed}"
           f"{', eval split' if args.eval_split else ''}) in {time.perf_counter() - start:.1f} s")
     if args.baseline:
         from .baseline import baseline_hmean_auc
@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` sub-command."""
-    from .synthetic import LAYOUTS, SIZES
+    from .synthetic import LAYOUTS, PROFILES, SIZES
 
     p = subparsers.add_parser(
         "synth", help="write a deterministic synthetic dataset in an official DCASE layout",
@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", choices=LAYOUTS, default="dcase2022")
     p.add_argument("--size", choices=tuple(SIZES), default="small")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=tuple(PROFILES), default="factory",
+                   help="noise and fault design: " + "; ".join(f"{k}: {v.description}" for k, v in PROFILES.items()))
     p.add_argument("--eval-split", action="store_true",
                    help="anonymise test names (section_XX_NNNN.wav) and write evaluator ground-truth CSVs")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2, tiny: 1)")

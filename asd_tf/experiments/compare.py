@@ -565,11 +565,14 @@ def write_outputs(table: ComparisonTable, out: str | os.PathLike, meta: dict[str
 # ----------------------------------------------------------------------------- the command
 
 
-def synthetic_data(dataset: str, size: str, root: str | os.PathLike = "data", seed: int = 0) -> Path:
-    """Generate (once) the synthetic ``dataset``-layout set of ``size`` under ``root`` (Makefile's naming)."""
+def synthetic_data(dataset: str, size: str, root: str | os.PathLike = "data", seed: int = 0,
+                   profile: str = "factory") -> Path:
+    """Generate (once) the synthetic ``dataset``-layout set of ``size`` and ``profile`` under ``root``
+    (the Makefile's naming: ``synthetic_<dataset>_<size>``, ``_<profile>`` appended unless factory)."""
     from ..data.synthetic import generate
 
-    return generate(Path(root) / f"synthetic_{dataset}_{size}", dataset, size, seed)
+    name = f"synthetic_{dataset}_{size}" + ("" if profile == "factory" else f"_{profile}")
+    return generate(Path(root) / name, dataset, size, seed, profile=profile)
 
 
 def run_comparison(
@@ -586,6 +589,7 @@ def run_comparison(
     settings: dict[str, Any] | None = None,
     command: str | None = None,
     log: Callable[[str], None] = print,
+    synthetic_profile: str | None = None,
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Run (resumably) and aggregate one comparison; returns ``(output paths, failures)``."""
     p = preset if isinstance(preset, Preset) else get_preset(preset)
@@ -598,8 +602,9 @@ def run_comparison(
         root = resolve_data(dataset, data)
     else:
         size = synthetic_size or p.synthetic_size
-        log(f"no --data: using synthetic {dataset} data ({size}), generated once under data/")
-        root = synthetic_data(dataset, size).resolve()
+        profile = synthetic_profile or p.synthetic_profile
+        log(f"no --data: using synthetic {dataset} data ({size}, {profile} profile), generated once under data/")
+        root = synthetic_data(dataset, size, profile=profile).resolve()
     failures: dict[str, str] = {}
     if not aggregate_only:
         jobs = plan_jobs(experiments, trials, out, root, p)
@@ -623,6 +628,8 @@ def run_comparison(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..data.synthetic import PROFILES, SIZES
+
     p = argparse.ArgumentParser(
         prog="compare_losses.py",
         description="Train and evaluate every experiment config of a dataset year for N trials "
@@ -636,8 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", help="glob selecting configs, e.g. 'dcase2022_compactness_*' or 'recipes/*'")
     p.add_argument("--configs-dir", help="folder of experiment YAMLs (default: experiments/)")
     p.add_argument("--devices", default="auto", help="auto | cpu | GPU ids (0,1,...): one trial per GPU")
-    p.add_argument("--synthetic-size", choices=["tiny", "small", "medium", "quick"],
-                   help="size of the synthetic data generated without --data (quick: quick)")
+    p.add_argument("--synthetic-size", choices=list(SIZES),
+                   help="size of the synthetic data generated without --data (quick preset: compare)")
+    p.add_argument("--synthetic-profile", choices=list(PROFILES),
+                   help="sound profile of that synthetic data (quick preset: structural)")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables from finished runs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="TrainConfig setting for every run, applied after the preset (YAML value), e.g. "
@@ -674,6 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _, failures = run_comparison(
             args.dataset, args.trials, args.preset, args.data, args.out, args.configs, args.devices,
             args.configs_dir, args.synthetic_size, args.aggregate_only, _parse_settings(args.settings), command,
+            synthetic_profile=args.synthetic_profile,
         )
     except ASDError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -37,6 +37,7 @@ class Preset:
         backbone_options: per backbone, options merged over the YAML's ``backbone_options``.
         synthetic_size: synthetic dataset size generated when no data root is given
             (None: a data root is required).
+        synthetic_profile: sound profile of that synthetic dataset (asd_tf.data.synthetic.PROFILES).
     """
 
     name: str
@@ -45,6 +46,7 @@ class Preset:
     overrides: dict[str, Any] = field(default_factory=dict)
     backbone_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     synthetic_size: str | None = None
+    synthetic_profile: str = "factory"
     description: str = ""
 
     def apply(self, train: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +105,8 @@ PRESETS: dict[str, Preset] = {
             "lowcomplexity_attention": {**_QUICK_MFN, "attention_filters": [8, 16]},
             "fgaspecnet": dict(_QUICK_MFN),
         },
-        synthetic_size="quick",
+        synthetic_size="compare",
+        synthetic_profile="structural",
         description="CI-sized: 8 epochs, batch 32, 2 s input, narrow model, synthetic 2-s clips without --data",
     ),
 }
