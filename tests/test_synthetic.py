@@ -446,3 +446,16 @@ def test_profiles_share_machine_sounds_and_names():
     cmp = S.plan_dataset("dcase2022", "compare", "structural")
     assert sum(s.domain == "target" and s.split == "train" for s in cmp) == 4 * 2 * 60
     assert {s.duration_s for s in cmp} == {2.0}
+
+
+def test_stationary_noise_tilt_lies_within_its_bound():
+    slopes = []
+    for seed in range(30):
+        x = S._stationary_noise(np.random.default_rng(seed), 32000, tilt_db=6.0)
+        f, pxx = _welch(x)
+        band = (f > 1400) & (f < 6500)  # between the raised-cosine band edges
+        slope = np.polyfit(np.log2(f[band] / 1000.0), 10 * np.log10(pxx[band]), 1)[0]
+        slopes.append(slope)
+    slopes = np.array(slopes)
+    assert np.all(np.abs(slopes) <= 6.6), slopes  # dB per octave, Welch-estimate tolerance
+    assert slopes.min() < -3.0 and slopes.max() > 3.0  # drawn from the whole range, both signs

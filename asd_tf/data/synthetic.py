@@ -685,7 +685,9 @@ class Profile:
 
     Attributes:
         noise: ``"factory"`` (loud non-stationary factory noise, ``_factory_noise``) or
-            ``"stationary"`` (Gaussian noise band-limited to 50-7900 Hz, nothing else).
+            ``"stationary"`` (Gaussian noise band-limited to 50-7900 Hz with a random
+            spectral tilt, ``_stationary_noise``).
+        noise_tilt_db: bound of that tilt in dB per octave (drawn uniformly per clip).
         mnr_db: range of the per-clip machine-to-noise ratio (RMS, dB), drawn uniformly.
         anomaly_kinds: per machine kind, the fault kinds an anomalous clip draws from.
         anomaly_span: range of the fraction of the clip a fault lasts.
@@ -695,6 +697,7 @@ class Profile:
     """
 
     noise: str
+    noise_tilt_db: float
     mnr_db: tuple[float, float]
     anomaly_kinds: dict[str, tuple[str, ...]]
     anomaly_span: tuple[float, float]
@@ -705,7 +708,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # Generator version 1's only design: noise dominates the clip statistics, faults are
     # short and local.
-    "factory": Profile("factory", _MNR_DB, _ANOMALY_KINDS, (0.25, 0.6), _BOX_SNR_DB,
+    "factory": Profile("factory", 0.0, _MNR_DB, _ANOMALY_KINDS, (0.25, 0.6), _BOX_SNR_DB,
                        "loud non-stationary factory noise (-12..-6 dB machine-to-noise), short local faults"),
     # The design on which the paper's central claim shows within a CPU budget
     # (docs/synthetic_claim_study.md, variant vP): every component of noise complexity cost
@@ -713,12 +716,12 @@ PROFILES: dict[str, Profile] = {
     # and only its level varies (15 dB); the faults change the machine's tonal structure
     # for most of the clip. Order of the kinds matters (the draw is an index).
     "structural": Profile(
-        "stationary", (-12.0, 3.0),
+        "stationary", 6.0, (-12.0, 3.0),
         {"rotor": ("harmonic_balance", "detune", "extra_tone", "modulation"),
          "fan": ("harmonic_balance", "detune", "extra_tone", "modulation"),
          "pulse": ("harmonic_balance", "missing_pulse", "extra_tone", "modulation"),
          "gear": ("harmonic_balance", "detune", "extra_tone", "modulation")},
-        (0.6, 1.0), (4.0, 12.0),
+        (0.6, 1.0), (8.0, 16.0),
         "stationary broadband noise at a random level (-12..+3 dB), long faults of the machine's tonal structure"),
 }
 
@@ -730,9 +733,17 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def _stationary_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Stationary Gaussian noise band-limited to 50-7900 Hz (unit RMS)."""
-    return _band_noise(rng, n, 50.0, 7900.0)
+def _stationary_noise(rng: np.random.Generator, n: int, tilt_db: float = 0.0) -> np.ndarray:
+    """Stationary Gaussian noise band-limited to 50-7900 Hz, tilted by a slope drawn uniformly
+    from +-``tilt_db`` dB per octave (0 dB at 1 kHz), unit RMS."""
+    x = _band_noise(rng, n, 50.0, 7900.0)
+    if tilt_db <= 0.0:
+        return x
+    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    octaves = np.log2(np.maximum(freqs, 50.0) / 1000.0)
+    gain = 10.0 ** (rng.uniform(-tilt_db, tilt_db) * octaves / 20.0)
+    y = np.fft.irfft(np.fft.rfft(x) * gain, n)
+    return y / np.sqrt(np.mean(y ** 2))
 
 
 # --------------------------------------------------------------------------- factory noise
@@ -823,7 +834,10 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     ms = _synth_machine(design, state, rng_machine, n)
     machine_rms = float(np.sqrt(np.mean(ms.signal ** 2)) + 1e-12)
     profile = get_profile(spec.profile)
-    noise = _factory_noise(rng_noise, n) if profile.noise == "factory" else _stationary_noise(rng_noise, n)
+    if profile.noise == "factory":
+        noise = _factory_noise(rng_noise, n)
+    else:
+        noise = _stationary_noise(rng_noise, n, profile.noise_tilt_db)
     mnr = rng_mix.uniform(*profile.mnr_db)
     machine_gain = 10.0 ** (mnr / 20.0) / machine_rms
     mix = noise + ms.signal * machine_gain
