@@ -23,8 +23,9 @@ That is the ``factory`` profile (the default). Within a CPU budget it did not
 show the paper's central claim: every component of noise complexity cost the
 small classifier more than the one-class model (docs/synthetic_claim_study.md).
 The ``structural`` profile keeps the machine sounds and file layout and changes
-the noise and the faults: stationary broadband noise whose level relative to
-the machine varies over 15 dB, and faults of the machine's own tonal structure
+the noise and the faults: stationary broadband noise whose spectral tilt
+varies by +-6 dB/octave and whose level relative to the machine varies over
+15 dB, and faults of the machine's own tonal structure
 (harmonic balance, a detuned partial, an extra tone, a new modulation; missing
 pulses for pulse machines) lasting most of the clip. ``PROFILES`` holds both.
 
@@ -710,10 +711,11 @@ PROFILES: dict[str, Profile] = {
     # short and local.
     "factory": Profile("factory", 0.0, _MNR_DB, _ANOMALY_KINDS, (0.25, 0.6), _BOX_SNR_DB,
                        "loud non-stationary factory noise (-12..-6 dB machine-to-noise), short local faults"),
-    # The design on which the paper's central claim shows within a CPU budget
-    # (docs/synthetic_claim_study.md, variant vP): every component of noise complexity cost
-    # the small classifier far more than the one-class model, so the noise is stationary
-    # and only its level varies (15 dB); the faults change the machine's tonal structure
+    # The design on which the classifier-versus-one-class contrast shows within a CPU budget
+    # (docs/synthetic_claim_study.md, variant vX): every component of noise complexity cost
+    # the small classifier far more than the one-class model, so the noise is stationary;
+    # only its level (15 dB) and spectral tilt vary, the tilt being the one nuisance found
+    # that costs the one-class model more. The faults change the machine's tonal structure
     # for most of the clip. Order of the kinds matters (the draw is an index).
     "structural": Profile(
         "stationary", 6.0, (-12.0, 3.0),
@@ -722,8 +724,12 @@ PROFILES: dict[str, Profile] = {
          "pulse": ("harmonic_balance", "missing_pulse", "extra_tone", "modulation"),
          "gear": ("harmonic_balance", "detune", "extra_tone", "modulation")},
         (0.6, 1.0), (8.0, 16.0),
-        "stationary broadband noise at a random level (-12..+3 dB), long faults of the machine's tonal structure"),
+        "stationary broadband noise with a random tilt (+-6 dB/octave) and level (-12..+3 dB), "
+        "long faults of the machine's tonal structure"),
 }
+# A profile's settings are part of what its name promises: a change to one changes the
+# output of existing (layout, size, seed, profile) combinations and needs a new
+# GENERATOR_VERSION, or .complete markers would reuse stale data.
 
 
 def get_profile(name: str) -> Profile:
