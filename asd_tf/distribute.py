@@ -61,6 +61,41 @@ def global_mean(x: tf.Tensor) -> tf.Tensor:
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
+def _tf_config() -> dict:
+    """The parsed ``TF_CONFIG`` environment variable ({} when unset)."""
+    from .errors import ConfigError
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"TF_CONFIG must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def worker_role() -> tuple[bool, str]:
+    """``(is_chief, task_name)`` of this process in a ``TF_CONFIG`` cluster.
+
+    The chief is the ``chief`` task, or worker 0 when the cluster names no chief
+    (TensorFlow's rule). Without a cluster every process is its own chief. The
+    chief writes the run directory; every other task writes its own copy under
+    ``<run>/.workers/<task_name>`` so that no two processes write one file.
+    """
+    config = _tf_config()
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    if sum(len(v) for v in cluster.values()) <= 1:
+        return True, "chief"
+    kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
+    name = f"{kind}_{index}"
+    if "chief" in cluster:
+        return kind == "chief", name
+    return kind == "worker" and index == 0, name
+
+
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """Return the tf.distribute strategy for ``name``.
 
@@ -73,14 +108,9 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     if name == "auto":
-        tf_config = os.environ.get("TF_CONFIG")
-        if tf_config:
-            try:
-                cluster = json.loads(tf_config).get("cluster", {})
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"TF_CONFIG is not valid JSON: {exc}") from exc
-            if sum(len(v) for v in cluster.values()) > 1:
-                name = "multiworker"
+        cluster = _tf_config().get("cluster", {})
+        if sum(len(v) for v in cluster.values()) > 1:
+            name = "multiworker"
         if name == "auto":
             gpus = tf.config.list_logical_devices("GPU")
             name = "mirrored" if len(gpus) > 1 else "default"

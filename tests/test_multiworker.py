@@ -68,3 +68,74 @@ def test_two_workers_match_each_other_and_a_single_process(tmp_path):
     np.testing.assert_allclose(w0["losses"], single["losses"], rtol=1e-5)
     for key in weights:  # SGD: float32 reduction-order noise stays ~1e-6 (a wrong batch: ~1e-1)
         np.testing.assert_allclose(w0[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_worker_role_follows_tensorflows_chief_rule(monkeypatch):
+    import json
+
+    import pytest
+
+    from asd_tf.distribute import worker_role
+    from asd_tf.errors import ConfigError
+
+    def role(cluster, task):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+        return worker_role()
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert worker_role() == (True, "chief")
+    two = {"worker": ["a:1", "b:2"]}
+    assert role(two, {"type": "worker", "index": 0}) == (True, "worker_0")
+    assert role(two, {"type": "worker", "index": 1}) == (False, "worker_1")
+    with_chief = {"chief": ["c:0"], "worker": ["a:1"]}
+    assert role(with_chief, {"type": "chief", "index": 0}) == (True, "chief_0")
+    assert role(with_chief, {"type": "worker", "index": 0}) == (False, "worker_0")
+    assert role({"worker": ["a:1"]}, {"type": "worker", "index": 0}) == (True, "chief")  # one task
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        worker_role()
+
+
+def test_two_worker_train_command_writes_one_run_directory(tmp_path):
+    """`asd-tf train` on two workers: the chief owns RUN_DIR, the other worker its own copy."""
+    import json
+
+    from asd_tf.data.synthetic import generate
+
+    data = generate(tmp_path / "data", "dcase2023", "tiny", seed=0)
+    out = tmp_path / "run"
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    cmd = [sys.executable, "-m", "asd_tf.cli", "train", "--data", str(data), "--out", str(out),
+           "--loss", "adacos", "--labels", "section", "--epochs", "1", "--batch-size", "8",
+           "--num-samples", "8000", "--strategy", "multiworker", "--quiet",
+           "--model-option", "stage_channels=[4,4,4,4]", "--model-option", "spectrum_filters=4",
+           "--model-option", "dense_units=8", "--model-option", "branch_dim=8"]
+    procs = []
+    for i in range(2):
+        env = dict(_env(), TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        outputs = [p.communicate(timeout=400) for p in procs]
+        for p, (_, err) in zip(procs, outputs):
+            assert p.returncode == 0, err.decode()[-3000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    worker = out / ".workers" / "worker_1"
+    for d in (out, worker):  # both copies are whole runs
+        assert (d / ".complete").exists() and (d / "model.keras").exists() and (d / "head.keras").exists()
+        assert json.loads((d / "train_summary.json").read_text())["replicas"] == 2
+    # only the chief evaluated; the worker said where its copy is
+    assert (out / "results.json").exists() and not (worker / "results.json").exists()
+    assert "chief writes and evaluates" in outputs[1][0].decode()
+    # the copies are the same model (synchronous training)
+    from asd_tf.training.artifacts import Run
+
+    a = Run.open(out).members()[0].load_model().get_weights()
+    b = Run.open(worker).members()[0].load_model().get_weights()
+    assert len(a) == len(b) > 10
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -14,7 +14,10 @@ Layout of ``RUN_DIR`` (one model)::
     .complete              written last: training finished
 
 With ``labels: individual`` every machine x section gets its own model in
-``members/<machine>_section_<XX>/`` with the same files.
+``members/<machine>_section_<XX>/`` with the same files. Under
+MultiWorkerMirroredStrategy the chief writes ``RUN_DIR``; every other worker
+writes the same files (the same model: training is synchronous) to
+``.workers/<task>_<index>/``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ CONFIG_FILE = "config.yaml"
 LABELS_FILE = "label_set.json"
 COMPLETE_FILE = ".complete"
 MEMBERS_DIR = "members"
+WORKERS_DIR = ".workers"
 
 
 def member_dirname(machine: str, section: str) -> str:

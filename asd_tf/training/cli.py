@@ -114,6 +114,12 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--backend: unknown scoring backend(s) {unknown}; choose from {sorted(BACKENDS)}")
     run_dir = train(cfg)
     print(format_train_summary(run_dir))
+    from ..distribute import worker_role
+
+    if not worker_role()[0]:
+        # the chief scores the run; a second scorer would race it for the same files
+        print(f"multi-worker run: this worker's copy is in {run_dir}; the chief writes and evaluates {cfg.out}")
+        return 0
     if not args.no_evaluate:
         from ..evaluation.run import evaluate_run
         from ..evaluation.report import format_summary

@@ -203,10 +203,15 @@ def train(cfg: TrainConfig) -> Path:
     """Train the run described by ``cfg`` into ``cfg.out``; rerunning resumes or returns the finished run."""
     from ..distribute import make_strategy
 
+    from ..distribute import worker_role
+
     cfg.validate()
     if not cfg.out:
         raise ConfigError("no run directory given (--out RUN_DIR)")
-    run_dir = Path(cfg.out)
+    is_chief, task = worker_role()
+    # Multi-worker training: only the chief writes the run directory; every other worker
+    # keeps its own (identical) checkpoints and backup, so a killed run resumes on all.
+    run_dir = Path(cfg.out) if is_chief else Path(cfg.out) / artifacts.WORKERS_DIR / task
     _check_resumable(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / artifacts.COMPLETE_FILE).exists():
