@@ -311,3 +311,16 @@ def test_synthetic_data_is_named_and_generated_with_its_profile(tmp_path):
     meta = json.loads((root / ".complete").read_text())
     assert (meta["size"], meta["profile"]) == ("tiny", "structural")
     assert C.synthetic_data("dcase2023", "tiny", root=tmp_path) == tmp_path / "synthetic_dcase2023_tiny"
+
+
+def test_compare_cli_offers_every_synthetic_size_and_profile():
+    from asd_tf.data.synthetic import PROFILES, SIZES
+
+    parser = C.build_parser()
+    for size in SIZES:
+        for profile in PROFILES:
+            args = parser.parse_args(["--dataset", "dcase2022", "--synthetic-size", size,
+                                      "--synthetic-profile", profile])
+            assert (args.synthetic_size, args.synthetic_profile) == (size, profile)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--dataset", "dcase2022", "--synthetic-profile", "quiet"])
