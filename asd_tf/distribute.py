@@ -77,6 +77,12 @@ def _tf_config() -> dict:
     return value
 
 
+def _multi_task_cluster(config: dict) -> dict:
+    """The cluster of a parsed ``TF_CONFIG`` when it names more than one task, else {}."""
+    cluster = config.get("cluster", {})
+    return cluster if sum(len(v) for v in cluster.values()) > 1 else {}
+
+
 def worker_role() -> tuple[bool, str]:
     """``(is_chief, task_name)`` of this process in a ``TF_CONFIG`` cluster.
 
@@ -86,9 +92,10 @@ def worker_role() -> tuple[bool, str]:
     ``<run>/.workers/<task_name>`` so that no two processes write one file.
     """
     config = _tf_config()
-    cluster, task = config.get("cluster", {}), config.get("task", {})
-    if sum(len(v) for v in cluster.values()) <= 1:
+    cluster = _multi_task_cluster(config)
+    if not cluster:
         return True, "chief"
+    task = config.get("task", {})
     kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
     name = f"{kind}_{index}"
     if "chief" in cluster:
@@ -108,8 +115,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     if name == "auto":
-        cluster = _tf_config().get("cluster", {})
-        if sum(len(v) for v in cluster.values()) > 1:
+        if _multi_task_cluster(_tf_config()):
             name = "multiworker"
         if name == "auto":
             gpus = tf.config.list_logical_devices("GPU")

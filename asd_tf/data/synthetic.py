@@ -569,16 +569,18 @@ def _strong_partials(ms: _MachineSound, top: int, fmax: float = 6500.0) -> list[
     return cand[:top]
 
 
-def _tonal_box(kind: str, ms: _MachineSound, t0: float, t1: float, freqs: Sequence[float]) -> AnomalyBox:
+def _tonal_box(kind: str, ms: _MachineSound, t0: float, t1: float, freqs: Sequence[float],
+               sidebands: bool = True) -> AnomalyBox:
     """Box of a fault of the tonal partials ``freqs``: their range widened by the speed
-    wander, 60 Hz and the machine's own sidebands (the partials carry its AM)."""
-    margin = 60.0 + ms.am_max_hz
+    wander, 60 Hz and, with ``sidebands``, the machine's own sidebands (partials of the
+    machine carry its AM; an added foreign tone does not)."""
+    margin = 60.0 + (ms.am_max_hz if sidebands else 0.0)
     return AnomalyBox(kind, t0, t1, max(min(freqs) * (1 - 1.5 * _FM_DEPTH) - margin, 0.0),
                       min(max(freqs) * (1 + 1.5 * _FM_DEPTH) + margin, SAMPLE_RATE / 2))
 
 
 def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: int,
-                   span: tuple[float, float] = (0.25, 0.6)) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
+                   span: tuple[float, float]) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
     """An anomaly as ``fixed + c * scalable`` (machine's unnormalised units) and its box.
 
     ``fixed`` is what the fault removes from or changes in the normal sound (a
@@ -612,12 +614,8 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
             fixed = -w * am * a_k * np.cos(f_k * ms.phi + p_k)
             scalable = w * am * np.cos(f_new * ms.phi + p_k)
             lo_f, hi_f = min(f_k, f_new), max(f_k, f_new)
-        margin = 60.0
-        if kind == "detune" and ms.am is not None:
-            margin += ms.am_max_hz  # the replaced partial carries the machine's AM sidebands
-        box = AnomalyBox(kind, t0, t1, max(lo_f * (1 - 1.5 * _FM_DEPTH) - margin, 0.0),
-                         min(hi_f * (1 + 1.5 * _FM_DEPTH) + margin, nyq))
-        return fixed, scalable, [box]
+        # the replaced partial of a detune carries the machine's AM sidebands
+        return fixed, scalable, [_tonal_box(kind, ms, t0, t1, (lo_f, hi_f), sidebands=kind == "detune")]
     if kind in ("harmonic_balance", "modulation"):
         # Faults of the machine's own tonal structure, the fine structure a classifier of
         # sections and attributes has to learn: worn parts change the harmonic balance
