@@ -305,7 +305,7 @@ def test_worker_job_file_round_trip(fake_comparison, monkeypatch):
 
 def test_synthetic_data_is_named_and_generated_with_its_profile(tmp_path):
     assert get_preset("quick").synthetic_size == "compare"
-    assert get_preset("quick").synthetic_profile == "structural"
+    assert get_preset("quick").synthetic_profile == "mixed_state"
     root = C.synthetic_data("dcase2023", "tiny", root=tmp_path, profile="structural")
     assert root == tmp_path / "synthetic_dcase2023_tiny_structural"
     meta = json.loads((root / ".complete").read_text())

@@ -161,6 +161,8 @@ def _stft_power(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
 @pytest.mark.parametrize("profile, expected_kinds", [
     ("factory", {"extra_tone", "detune", "rub", "missing_pulse"}),
     ("structural", {"harmonic_balance", "detune", "extra_tone", "modulation", "missing_pulse"}),
+    # the noAttribute valve section (tiny 2022) has no other operating state to mix in
+    ("mixed_state", {"attribute_mix", "harmonic_balance"}),
 ])
 def test_anomaly_energy_lies_inside_its_box(profile, expected_kinds):
     specs = [s for layout in ("dcase2022", "dcase2023") for s in S.plan_dataset(layout, "tiny", profile)
@@ -457,3 +459,60 @@ def test_stationary_noise_tilt_lies_within_its_bound():
     slopes = np.array(slopes)
     assert np.all(np.abs(slopes) <= 6.6), slopes  # dB per octave, Welch-estimate tolerance
     assert slopes.min() < -3.0 and slopes.max() > 3.0  # drawn from the whole range, both signs
+
+
+# --------------------------------------------------------------------------- mixed_state profile
+def test_load_slip_slows_the_machine_under_load():
+    spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
+                if s.kind == "gear" and s.section == "01" and dict(s.attr_pairs)["wt"] == "100")
+    # hand-computed: volt 1.5 -> speed sqrt(1.5); wt 100 -> load 0.5; slip 12 % at full load
+    assert S._machine_state(spec).speed == pytest.approx(1.5 ** 0.5)
+    assert S._machine_state(spec, 0.12).speed == pytest.approx(1.5 ** 0.5 * (1 - 0.12 * 0.5))
+    assert S.get_profile("mixed_state").load_slip == 0.12
+    assert S.get_profile("structural").load_slip == 0.0
+
+
+def test_attribute_mix_partners_are_the_other_values_of_the_same_section_and_domain():
+    for layout in ("dcase2022", "dcase2023"):
+        specs = S.plan_dataset(layout, "compare", "mixed_state")
+        seen: dict[tuple, set] = {}
+        for s in specs:  # the attribute values the plan gives each (section, domain)
+            seen.setdefault((s.machine, s.section, s.domain), set()).add(s.attr_pairs)
+        for s in specs[::7]:
+            expected = seen[(s.machine, s.section, s.domain)] - {s.attr_pairs}
+            assert set(S._other_combos(s)) == expected, s.name
+    valve01 = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
+                   if s.kind == "pulse" and s.section == "01")
+    assert S._other_combos(valve01) == []  # noAttribute: the fallback fault is drawn
+    assert S._other_combos(S.plan_dataset("dcase2020", "tiny", "mixed_state")[0]) == []
+
+
+def _comb_energy(power: np.ndarray, freqs: np.ndarray, f0: float, fmax: float = 2500.0) -> float:
+    """Energy of a spectrum summed over the bins nearest to k * f0 (a harmonic sieve)."""
+    ks = np.arange(1, int(fmax // f0) + 1)
+    return float(power[np.searchsorted(freqs, ks * f0)].sum())
+
+
+def test_attribute_mix_adds_the_partials_of_another_speed():
+    # rotor section 00 (DCASE 2022): vel 6 / 10 / 14 -> speed 0.92 / 1.00 / 1.08 (source)
+    spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
+                if s.kind == "rotor" and s.section == "00" and s.label == "anomaly"
+                and s.domain == "source" and dict(s.attr_pairs)["vel"] == "10")
+    x, boxes = S._render_clip(spec, 0)
+    y, _ = S._render_clip(spec, 0, with_anomaly=False)
+    box = boxes[0]
+    assert box.kind == "attribute_mix"
+    sr = S.SAMPLE_RATE
+    d = (x - y)[int((box.t_start_s + 0.07) * sr):int((box.t_end_s - 0.07) * sr)]  # the flat part
+    power = np.abs(np.fft.rfft(d * np.hanning(len(d)), 8 * len(d))) ** 2
+    freqs = np.fft.rfftfreq(8 * len(d), 1 / sr)
+    f_base = S._section_design("dcase2022", "rotor", "00").f_base
+    speeds = np.arange(0.85, 1.15, 0.0005)
+    comb = np.array([_comb_energy(power, freqs, f_base * v) for v in speeds])
+    # the difference holds the clip's own series (removed) and one other speed's series (added)
+    near = lambda v: comb[np.abs(speeds - v) < 0.004].max()  # per-clip speed spread: 0.3 % std
+    background = np.median(comb)
+    assert near(1.0) > 20 * background
+    other = max(near(0.92), near(1.08))
+    assert other > 20 * background
+    assert min(near(0.92), near(1.08)) < 0.25 * other  # exactly one other value was mixed in

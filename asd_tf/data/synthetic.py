@@ -27,7 +27,15 @@ the noise and the faults: stationary broadband noise whose spectral tilt
 varies by +-6 dB/octave and whose level relative to the machine varies over
 15 dB, and faults of the machine's own tonal structure
 (harmonic balance, a detuned partial, an extra tone, a new modulation; missing
-pulses for pulse machines) lasting most of the clip. ``PROFILES`` holds both.
+pulses for pulse machines) lasting most of the clip. On it the one-class model
+stays near chance, but compactness with machine-type or section labels detects
+those faults as well as the attribute classifiers do. The ``mixed_state``
+profile (the quick comparison's) keeps that noise (level -6..+6 dB) and makes
+every fault a mixture of the clip's operating state with another attribute
+value of its section (``attribute_mix``): a section classifier is trained to
+map all of a section's attribute values, and mixup's mixtures of them, to one
+point and so cannot see it, an attribute classifier maps it between two of its
+clusters. ``PROFILES`` holds all three.
 
 Determinism: every clip draws from ``numpy.random.Generator`` objects seeded by
 ``(seed, machine, section, domain, split, label, index)`` only, so the output is
@@ -46,7 +54,7 @@ import os
 import sys
 import wave
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -330,7 +338,9 @@ class _State:
     mic: bool = False
 
 
-def _machine_state(spec: ClipSpec) -> _State:
+def _machine_state(spec: ClipSpec, load_slip: float = 0.0) -> _State:
+    """Operating state from the clip's attributes. ``load_slip``: relative speed drop at full
+    load (``wt`` attribute: an induction motor slows under load), 0 = speed independent of load."""
     st = _State()
     for key, value in spec.attr_pairs:
         if key == "vel":
@@ -349,6 +359,8 @@ def _machine_state(spec: ClipSpec) -> _State:
             st.mic = value != "1"
     if spec.target_mic:
         st.mic = True
+    if load_slip and any(key == "wt" for key, _ in spec.attr_pairs):
+        st.speed *= 1.0 - load_slip * st.load
     return st
 
 
@@ -693,6 +705,11 @@ class Profile:
         box_snr_db: range of the in-box level of what a fault adds (extra tone, detuned
             partial, rub), relative to the normal recording inside its box.
         description: one line for ``asd-tf synth --help`` and the README.
+        mix_fraction: range of the share ``lam`` of the other operating state in an
+            ``attribute_mix`` fault (machine = (1 - lam) * own + lam * other).
+        fallback_kind: the fault drawn instead of ``attribute_mix`` where the clip's domain
+            of its section has no other attribute value (noAttribute sections, DCASE 2020).
+        load_slip: relative speed drop at full load for the ``wt`` attribute (0: none).
     """
 
     noise: str
@@ -702,6 +719,9 @@ class Profile:
     anomaly_span: tuple[float, float]
     box_snr_db: tuple[float, float]
     description: str
+    mix_fraction: tuple[float, float] = (0.4, 0.6)
+    fallback_kind: str = "harmonic_balance"
+    load_slip: float = 0.0
 
 
 PROFILES: dict[str, Profile] = {
@@ -724,6 +744,20 @@ PROFILES: dict[str, Profile] = {
         (0.6, 1.0), (8.0, 16.0),
         "stationary broadband noise with a random tilt (+-6 dB/octave) and level (-12..+3 dB), "
         "long faults of the machine's tonal structure"),
+    # The design on which the paper's ordering shows (docs/synthetic_claim_study.md, session 4):
+    # every fault is a mixture of the clip's operating state with another attribute value of
+    # its own section and domain (one component running in another state). A classifier of
+    # sections is trained to map all attribute values of a section, and mixup's mixtures of
+    # them, to one point, so it is blind to such a mixture; a classifier of attributes maps it
+    # between two of its clusters. Load also slows the machine (load_slip), so that every
+    # attribute changes frequencies and a mixture of two loads is not an in-between load.
+    "mixed_state": Profile(
+        "stationary", 6.0, (-6.0, 6.0),
+        {kind: ("attribute_mix",) for kind in ("rotor", "fan", "pulse", "gear")},
+        (0.6, 1.0), (8.0, 16.0),
+        "stationary broadband noise with a random tilt (+-6 dB/octave) and level (-6..+6 dB), "
+        "faults mixing in another attribute value's operating state",
+        mix_fraction=(0.4, 0.6), fallback_kind="harmonic_balance", load_slip=0.12),
 }
 # A profile's settings are part of what its name promises: a change to one changes the
 # output of existing (layout, size, seed, profile) combinations and needs a new
@@ -822,6 +856,51 @@ def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
     return float(spec[(freqs >= box.f_low_hz) & (freqs <= box.f_high_hz)].sum())
 
 
+def _scheme(spec: ClipSpec) -> AttrScheme | None:
+    if spec.layout == "dcase2022":
+        return _SCHEMES_2022[spec.kind][int(spec.section)]
+    if spec.layout == "dcase2023":
+        return _SCHEMES_2023[spec.kind]
+    return None
+
+
+def _other_combos(spec: ClipSpec) -> list[tuple[tuple[str, str], ...]]:
+    """Attribute values (as key/value pairs) of the clip's section and domain other than its
+    own, on the same microphone (a microphone is not an operating state)."""
+    scheme = _scheme(spec)
+    if scheme is None:
+        return []
+    own = dict(spec.attr_pairs)
+    out = []
+    for combo in (scheme.source if spec.domain == "source" else scheme.target):
+        pairs = tuple(zip(scheme.keys, combo))
+        if pairs != spec.attr_pairs and all(v == own.get(k) for k, v in pairs if k == "mic"):
+            out.append(pairs)
+    return out
+
+
+def _attribute_mix(spec: ClipSpec, other: tuple[tuple[str, str], ...], base: _Design, design_key: str,
+                   ms: _MachineSound, rng: np.random.Generator, n: int,
+                   profile: Profile) -> tuple[np.ndarray, list[AnomalyBox], float]:
+    """An ``attribute_mix`` fault: for 60-100 % of the clip the machine sounds as
+    ``(1 - lam) * own + lam * other``, ``other`` being the same machine in the operating state
+    of the attribute value ``other`` (rendered with its own random details, scaled to the
+    clip's machine RMS). Returns what it adds to the machine signal, its box (all
+    frequencies: both states' partials and broadband parts move) and ``lam``."""
+    state2 = _machine_state(replace(spec, attr_pairs=other), profile.load_slip)
+    design2 = _apply_variant(base, spec.layout, design_key, state2.variant)
+    ms2 = _synth_machine(design2, state2, rng, n)
+    rms = np.sqrt(np.mean(ms.signal ** 2)) + 1e-12
+    other_sig = ms2.signal * (rms / (np.sqrt(np.mean(ms2.signal ** 2)) + 1e-12))
+    lam = float(rng.uniform(*profile.mix_fraction))
+    duration = n / SAMPLE_RATE
+    dur = rng.uniform(*profile.anomaly_span) * duration
+    t0 = rng.uniform(0.0, duration - dur)
+    t1 = t0 + dur
+    w = _window(n, t0, t1, min(0.06, dur / 4))
+    return lam * w * (other_sig - ms.signal), [AnomalyBox("attribute_mix", t0, t1, 0.0, SAMPLE_RATE / 2)], lam
+
+
 def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[np.ndarray, list[AnomalyBox]]:
     """Render one clip as float64 in [-1, 1] and its anomaly boxes.
 
@@ -832,12 +911,12 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     ss = _clip_seed(seed, spec)
     rng_machine, rng_noise, rng_anom, rng_mix = (np.random.default_rng(s) for s in ss.spawn(4))
     design_key = spec.section if spec.layout != "dcase2020" else "id" + spec.section
-    design = _section_design(spec.layout, spec.kind, design_key)
-    state = _machine_state(spec)
-    design = _apply_variant(design, spec.layout, design_key, state.variant)
+    profile = get_profile(spec.profile)
+    base = _section_design(spec.layout, spec.kind, design_key)
+    state = _machine_state(spec, profile.load_slip)
+    design = _apply_variant(base, spec.layout, design_key, state.variant)
     ms = _synth_machine(design, state, rng_machine, n)
     machine_rms = float(np.sqrt(np.mean(ms.signal ** 2)) + 1e-12)
-    profile = get_profile(spec.profile)
     if profile.noise == "factory":
         noise = _factory_noise(rng_noise, n)
     else:
@@ -847,9 +926,16 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     mix = noise + ms.signal * machine_gain
     boxes: list[AnomalyBox] = []
     if spec.label == "anomaly":
-        kinds = profile.anomaly_kinds[spec.kind]
+        others = _other_combos(spec)
+        kinds = tuple(profile.fallback_kind if k == "attribute_mix" and not others else k
+                      for k in profile.anomaly_kinds[spec.kind])
         akind = kinds[int(rng_anom.integers(len(kinds)))]
-        fixed, scalable, boxes = _synth_anomaly(akind, ms, rng_anom, n, profile.anomaly_span)
+        if akind == "attribute_mix":
+            other = others[int(rng_anom.integers(len(others)))]
+            fixed, boxes, _ = _attribute_mix(spec, other, base, design_key, ms, rng_anom, n, profile)
+            scalable = None
+        else:
+            fixed, scalable, boxes = _synth_anomaly(akind, ms, rng_anom, n, profile.anomaly_span)
         snr_db = rng_anom.uniform(*profile.box_snr_db) + _LEVEL_OFFSET_DB
         anomaly = fixed * machine_gain
         if scalable is not None:
@@ -980,7 +1066,7 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
     """Write a synthetic dataset to ``out_dir`` and return its path.
 
     ``profile`` names the noise and fault design (PROFILES: ``factory``, the
-    default, or ``structural``). If ``out_dir/.complete`` already describes the
+    default, ``structural`` or ``mixed_state``). If ``out_dir/.complete`` already describes the
     same (layout, size, seed, eval_split, profile, generator version), nothing
     is regenerated. ``n_jobs`` worker
     processes render clips in parallel (default: up to 2 for small/medium, 1 for

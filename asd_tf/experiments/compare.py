@@ -646,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic-size", choices=list(SIZES),
                    help="size of the synthetic data generated without --data (quick preset: compare)")
     p.add_argument("--synthetic-profile", choices=list(PROFILES),
-                   help="sound profile of that synthetic data (quick preset: structural)")
+                   help="sound profile of that synthetic data (quick preset: mixed_state)")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables from finished runs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="TrainConfig setting for every run, applied after the preset (YAML value), e.g. "
