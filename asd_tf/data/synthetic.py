@@ -591,6 +591,14 @@ def _tonal_box(kind: str, ms: _MachineSound, t0: float, t1: float, freqs: Sequen
                       min(max(freqs) * (1 + 1.5 * _FM_DEPTH) + margin, SAMPLE_RATE / 2))
 
 
+def _fault_span(rng: np.random.Generator, n: int, span: tuple[float, float]) -> tuple[float, float, float]:
+    """Start, end (s) and fade length of a fault lasting a fraction ``span`` (uniform) of the clip."""
+    duration = n / SAMPLE_RATE
+    dur = rng.uniform(*span) * duration
+    t0 = rng.uniform(0.0, duration - dur)
+    return t0, t0 + dur, min(0.06, dur / 4)
+
+
 def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: int,
                    span: tuple[float, float]) -> tuple[np.ndarray, np.ndarray | None, list[AnomalyBox]]:
     """An anomaly as ``fixed + c * scalable`` (machine's unnormalised units) and its box.
@@ -602,10 +610,7 @@ def _synth_anomaly(kind: str, ms: _MachineSound, rng: np.random.Generator, n: in
     the clip the fault lasts (uniform).
     """
     duration = n / SAMPLE_RATE
-    dur = rng.uniform(*span) * duration
-    t0 = rng.uniform(0.0, duration - dur)
-    t1 = t0 + dur
-    fade = min(0.06, dur / 4)
+    t0, t1, fade = _fault_span(rng, n, span)
     nyq = SAMPLE_RATE / 2
     if kind in ("extra_tone", "detune"):
         idx = _strong_partials(ms, 8 if kind == "extra_tone" else 6)
@@ -893,11 +898,8 @@ def _attribute_mix(spec: ClipSpec, other: tuple[tuple[str, str], ...], base: _De
     rms = np.sqrt(np.mean(ms.signal ** 2)) + 1e-12
     other_sig = ms2.signal * (rms / (np.sqrt(np.mean(ms2.signal ** 2)) + 1e-12))
     lam = float(rng.uniform(*profile.mix_fraction))
-    duration = n / SAMPLE_RATE
-    dur = rng.uniform(*profile.anomaly_span) * duration
-    t0 = rng.uniform(0.0, duration - dur)
-    t1 = t0 + dur
-    w = _window(n, t0, t1, min(0.06, dur / 4))
+    t0, t1, fade = _fault_span(rng, n, profile.anomaly_span)
+    w = _window(n, t0, t1, fade)
     return lam * w * (other_sig - ms.signal), [AnomalyBox("attribute_mix", t0, t1, 0.0, SAMPLE_RATE / 2)], lam
 
 
