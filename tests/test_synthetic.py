@@ -16,6 +16,7 @@ import json
 import re
 import wave
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -516,3 +517,29 @@ def test_attribute_mix_adds_the_partials_of_another_speed():
     other = max(near(0.92), near(1.08))
     assert other > 20 * background
     assert min(near(0.92), near(1.08)) < 0.25 * other  # exactly one other value was mixed in
+
+
+def test_attribute_mix_keeps_one_minus_lam_of_the_own_partials():
+    # fan section 01 (DCASE 2022): spd 60 / 70 / 80; fans carry no AM on their partials
+    spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
+                if s.kind == "fan" and s.section == "01" and dict(s.attr_pairs)["spd"] == "70")
+    n = 32000
+    base = S._section_design("dcase2022", "fan", "01")
+    ms = S._synth_machine(base, S._machine_state(spec), np.random.default_rng(5), n)
+    profile = replace(S.get_profile("mixed_state"), anomaly_span=(1.0, 1.0))
+    fixed, boxes, lam = S._attribute_mix(spec, (("spd", "60"),), base, "01", ms,
+                                         np.random.default_rng(3), n, profile)
+    assert 0.4 <= lam <= 0.6 and boxes[0].kind == "attribute_mix"
+    t = np.arange(n) / S.SAMPLE_RATE
+    steady = (t > 0.1) & (t < 1.9)
+    amps = np.array([a for _, a, _ in ms.partials])
+    strongest = np.argsort(-amps)[:8]
+    # least-squares amplitudes of the clip's own partials before and during the fault
+    ratio = (_partial_coefficients(ms.signal + fixed, ms, steady)[strongest]
+             / _partial_coefficients(ms.signal, ms, steady)[strongest])
+    np.testing.assert_allclose(ratio, 1.0 - lam, atol=0.03)
+    # the other state has the clip's machine RMS and is uncorrelated with it, so the mixture's
+    # power is ((1 - lam)^2 + lam^2) times the machine's
+    rms_mix = np.sqrt(np.mean((ms.signal + fixed)[steady] ** 2))
+    rms_own = np.sqrt(np.mean(ms.signal[steady] ** 2))
+    assert rms_mix == pytest.approx(rms_own * np.sqrt((1 - lam) ** 2 + lam ** 2), rel=0.05)
