@@ -211,6 +211,11 @@ def _official_name(layout: str, section: str, domain: str, split: str, label: st
     return f"section_{section}_{domain}_{split}_{label}_{index:04d}_{attr_string}.wav"
 
 
+def _section_scheme(layout: str, kind: str, section: int) -> AttrScheme:
+    """The attribute scheme of section ``section`` of a ``kind`` machine (DCASE 2022/2023 layouts)."""
+    return _SCHEMES_2022[kind][section] if layout == "dcase2022" else _SCHEMES_2023[kind]
+
+
 def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipSpec]:
     """List the clips of a dataset (official names, attributes, labels) in a fixed order."""
     get_profile(profile)
@@ -232,11 +237,11 @@ def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipS
                                               sz.duration_s, name, profile))
             continue
         if layout == "dcase2022":
-            sections = [(f"{s:02d}", _SCHEMES_2022[kind][s], (kind, s) in _NO_SHIFT_TARGET_MIC)
+            sections = [(f"{s:02d}", _section_scheme(layout, kind, s), (kind, s) in _NO_SHIFT_TARGET_MIC)
                         for s in range(sz.n_sections)]
             n_source = sz.source_train
         else:
-            sections = [("00", _SCHEMES_2023[kind], False)]
+            sections = [("00", _section_scheme(layout, kind, 0), False)]
             n_source = sz.source_train_2023
         for sec, scheme, target_mic in sections:
             cells = [("source", "train", "normal", n_source), ("target", "train", "normal", sz.target_train)]
@@ -861,20 +866,12 @@ def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
     return float(spec[(freqs >= box.f_low_hz) & (freqs <= box.f_high_hz)].sum())
 
 
-def _scheme(spec: ClipSpec) -> AttrScheme | None:
-    if spec.layout == "dcase2022":
-        return _SCHEMES_2022[spec.kind][int(spec.section)]
-    if spec.layout == "dcase2023":
-        return _SCHEMES_2023[spec.kind]
-    return None
-
-
 def _other_combos(spec: ClipSpec) -> list[tuple[tuple[str, str], ...]]:
     """Attribute values (as key/value pairs) of the clip's section and domain other than its
     own, on the same microphone (a microphone is not an operating state)."""
-    scheme = _scheme(spec)
-    if scheme is None:
+    if spec.layout == "dcase2020":
         return []
+    scheme = _section_scheme(spec.layout, spec.kind, int(spec.section))
     own = dict(spec.attr_pairs)
     out = []
     for combo in (scheme.source if spec.domain == "source" else scheme.target):
