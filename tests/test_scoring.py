@@ -215,7 +215,7 @@ def test_score_dataset_per_section_and_errors():
         score_dataset("gmm", tr, train_recs, te, test_recs)
     with pytest.raises(ConfigError, match="unknown option"):
         make_backend("knn", n_clusters=3)
-    assert set(BACKENDS) == {"kmeans", "knn", "class_posterior", "class_loss"}
+    assert set(BACKENDS) == {"kmeans", "knn", "knn_smote", "density", "class_posterior", "class_loss"}
 
 
 def test_ensemble_is_sum():

@@ -20,8 +20,10 @@ import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
 from asd_tf.scoring.class_loss import ClassLossBackend
+from asd_tf.scoring.density import DensityBackend
 from asd_tf.scoring.kmeans import KMeansBackend
 from asd_tf.scoring.knn import KNNBackend
+from asd_tf.scoring.knn_smote import KNNSmoteBackend
 from asd_tf.scoring.posterior import ClassPosteriorBackend
 
 
@@ -40,17 +42,24 @@ class ScoringBackend(Protocol):
 BACKENDS: dict[str, type] = {
     "kmeans": KMeansBackend,
     "knn": KNNBackend,
+    "knn_smote": KNNSmoteBackend,
+    "density": DensityBackend,
     "class_posterior": ClassPosteriorBackend,
     "class_loss": ClassLossBackend,
 }
 
 
-def make_backend(name: str, **options: Any) -> ScoringBackend:
-    """A new backend ``name`` (one of ``BACKENDS``) built with ``options``; unknown names/options -> ConfigError."""
+def backend_options(name: str) -> set[str]:
+    """The constructor options backend ``name`` accepts (unknown name -> ConfigError)."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown scoring backend {name!r}; choose one of {sorted(BACKENDS)}")
+    return set(inspect.signature(BACKENDS[name].__init__).parameters) - {"self"}
+
+
+def make_backend(name: str, **options: Any) -> ScoringBackend:
+    """A new backend ``name`` (one of ``BACKENDS``) built with ``options``; unknown names/options -> ConfigError."""
+    allowed = backend_options(name)
     cls = BACKENDS[name]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ConfigError(f"scoring backend {name!r}: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
@@ -76,7 +85,8 @@ def score_dataset(
     """Score every test clip with a backend fitted per section on that section's training clips.
 
     Args:
-        backend_name: key of ``BACKENDS`` ("kmeans", "knn", "class_posterior", "class_loss").
+        backend_name: key of ``BACKENDS`` ("kmeans", "knn", "knn_smote", "density",
+            "class_posterior", "class_loss").
         train_emb: ``[N_train, D]`` embeddings (head logits for class_posterior and class_loss)
             of ``train_records``.
         test_emb: ``[N_test, D]`` embeddings of ``test_records``.
