@@ -315,3 +315,41 @@ def test_new_backends_through_score_dataset():
         b = make_backend(name, **opts).fit(tr[23:], train_recs[23:])
         np.testing.assert_allclose(te_s[4:], b.score(te[4:], test_recs[4:]))
         np.testing.assert_allclose(tr_s[23:], b.score_train())
+
+
+# ---------------------------------------------------------------------------- end to end
+
+def test_cli_evaluate_new_backends_and_zscore_combination(tiny_run_factory, tiny_data):
+    """`asd-tf evaluate RUN --backend knn_smote` on a tiny trained run, then knn + density as one z-scored system."""
+    import json
+
+    from asd_tf.cli import main
+    from asd_tf.data.index import scan_dataset
+    from asd_tf.evaluation.run import score_run
+    from asd_tf.evaluation.submission import read_submission
+
+    run = tiny_run_factory()
+    assert main(["evaluate", str(run), "--backend", "knn_smote"]) == 0
+    res = json.loads((run / "evaluation" / "knn_smote" / "results.json").read_text())
+    assert res["backend"] == "knn_smote" and 0.0 <= res["official_score"] <= 1.0
+    assert main(["evaluate", str(run), "--backend", "knn", "density", "--combine", "zscore",
+                 "--option", "density.variant=difference"]) == 0
+    out = run / "evaluation" / "knn+density_zscore"
+    assert json.loads((out / "results.json").read_text())["combine"] == "zscore"
+
+    # the combined scores are the per-section z-scores of the two members, summed
+    clips = scan_dataset(tiny_data).clips
+    test = [c for c in clips if c.split == "test"]
+    train = [c for c in clips if c.split == "train"]
+    members = [score_run(run, train, test, "knn", {}, progress=False),
+               score_run(run, train, test, "density", {"variant": "difference"}, progress=False)]
+    z = [standardise_by_section(te, tr, test, train)[0] for te, tr in members]
+    expected = {(c.machine, c.section, c.path.split("/")[-1]): a + b for c, a, b in zip(test, *z)}
+    checked = 0
+    for csv_path in sorted((out / "submission").glob("anomaly_score_*.csv")):
+        machine, section = csv_path.stem.split("_section_")[0][len("anomaly_score_"):], csv_path.stem.split("_")[-2]
+        for name, value in read_submission(csv_path):
+            assert value == pytest.approx(expected[(machine, section, name)], rel=1e-6, abs=1e-9)
+            checked += 1
+    assert checked == len(test)
+    assert main(["evaluate", str(run), "--backend", "knn", "--option", "n_clusters=3"]) == 2  # knn takes no n_clusters

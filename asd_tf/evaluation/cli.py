@@ -10,16 +10,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a run's test split; write submission CSVs, results.json and results.md",
     )
+    from ..scoring.backends import BACKENDS
+
     p.add_argument("run", help="run directory made by `asd-tf train`")
-    p.add_argument("--backend", default="kmeans", choices=["kmeans", "knn", "class_posterior", "class_loss"],
-                   help="scoring backend (default: kmeans, as in the paper; class_loss: own-class "
-                        "ArcFace loss of the trained head)")
+    p.add_argument("--backend", nargs="+", default=["kmeans"], choices=sorted(BACKENDS), metavar="BACKEND",
+                   help="scoring backend(s): " + ", ".join(sorted(BACKENDS)) + " (default: kmeans, as in the "
+                        "paper; knn: nearest clip per domain; knn_smote: knn + SMOTE target points; density: "
+                        "local-density normalisation; class_loss: own-class ArcFace loss of the trained head). "
+                        "Several backends are evaluated one by one, or as one system with --combine")
     p.add_argument("--data", help="dataset root (default: the run's training data)")
     p.add_argument("--ground-truth", dest="ground_truth", help="directory of evaluator ground-truth CSVs")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN_DIR",
-                   help="further runs whose scores are summed with this one")
+                   help="further runs whose scores are combined with this one (summed unless --combine zscore)")
+    p.add_argument("--combine", choices=["sum", "zscore"], default=None,
+                   help="combine the backends (and --ensemble runs) into one system: sum = plain sum of the "
+                        "scores (reference code); zscore = each member standardised per section with the mean/std "
+                        "of its training-clip scores, then summed. Default: backends one by one, runs summed")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3")
+                   help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3, "
+                        "variant=difference; BACKEND.KEY=VALUE (e.g. density.k=4) for one backend only")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
     p.set_defaults(func=run_evaluate)
 
@@ -27,12 +36,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..cli import parse_key_value
     from .report import format_summary
-    from .run import evaluate_run
+    from .run import evaluate_run, options_per_backend
 
     options = dict(map(parse_key_value, args.option))
-    results = evaluate_run(
-        args.run, backend=args.backend, data=args.data, ensemble=args.ensemble,
-        backend_options=options, ground_truth_dir=args.ground_truth, batch_size=args.batch_size,
-    )
-    print(format_summary(results))
+    backends = list(dict.fromkeys(args.backend))  # repeated names once
+    # --combine: one system of all backends; otherwise one evaluation per backend
+    split = options_per_backend(backends, options)  # every option checked before any scoring
+    groups = [backends] if args.combine else [[b] for b in backends]
+    for group in groups:
+        results = evaluate_run(
+            args.run, backend=group if args.combine else group[0], data=args.data, ensemble=args.ensemble,
+            backend_options=options if args.combine else split[group[0]], ground_truth_dir=args.ground_truth,
+            batch_size=args.batch_size, combine=args.combine or "sum",
+        )
+        if len(groups) > 1 or args.combine:
+            print(f"scoring backend: {results['backend']}" + (f" ({args.combine})" if args.combine else ""))
+        print(format_summary(results))
     return 0

@@ -8,7 +8,10 @@
 * ``<eval dir>/results.json`` and ``results.md``;
 
 where ``<eval dir>`` is the run directory itself for the default k-means
-backend and ``evaluation/<backend>[_ensemble]/`` otherwise.
+backend and ``evaluation/<backend>[_ensemble]/`` otherwise; several backends
+combined into one system write to ``evaluation/<b1>+<b2>[_ensemble]/``, and
+``_zscore`` is appended when members are standardised per section before the
+sum (``combine="zscore"``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def score_run(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores ``(test [N_test], train [N_train])`` of one run's model(s) for the given clips."""
     from ..data.audio import AudioConfig
+    from ..scoring.backends import backend_options as accepted_options
     from ..scoring.backends import score_dataset
     from ..scoring.class_loss import class_loss_options
     from ..scoring.embeddings import cached_embeddings
@@ -45,7 +49,7 @@ def score_run(
     cfg = run.config
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
     options = dict(backend_options or {})
-    if backend == "kmeans":
+    if "seed" in accepted_options(backend):  # kmeans, knn_smote, density: seeded with the run's seed
         options.setdefault("seed", cfg.seed)
     test_scores = np.full(len(test_clips), np.nan)
     train_scores = np.full(len(train_clips), np.nan)
@@ -76,38 +80,86 @@ def score_run(
     return test_scores, train_scores
 
 
-def evaluation_dir(run_dir: Path, backend: str, ensemble: bool) -> Path:
-    if backend == "kmeans" and not ensemble:
+def evaluation_dir(run_dir: Path, backend: str | Sequence[str], ensemble: bool, combine: str = "sum") -> Path:
+    """Output folder of an evaluation: the run itself for plain k-means, else ``evaluation/<name>/``.
+
+    ``<name>`` = the backend names joined by ``+``, then ``_ensemble`` when
+    several runs are combined, then ``_zscore`` for per-section standardised members.
+    """
+    backends = [backend] if isinstance(backend, str) else list(backend)
+    if backends == ["kmeans"] and not ensemble and combine == "sum":
         return run_dir
-    return run_dir / "evaluation" / (backend + ("_ensemble" if ensemble else ""))
+    name = "+".join(backends) + ("_ensemble" if ensemble else "") + ("_zscore" if combine == "zscore" else "")
+    return run_dir / "evaluation" / name
+
+
+def options_per_backend(backends: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Split ``KEY=VALUE`` options among backends.
+
+    ``NAME.KEY`` goes to backend ``NAME`` only; a plain ``KEY`` goes to every
+    listed backend that takes it (e.g. ``seed``). An option no listed backend
+    takes is a ConfigError naming the option and what the backends accept.
+    """
+    from ..scoring.backends import backend_options
+
+    out: dict[str, dict[str, Any]] = {b: {} for b in backends}
+    for key, value in options.items():
+        name, dot, opt = key.rpartition(".")
+        if dot:
+            if name not in out:
+                raise ConfigError(f"option {key!r}: backend {name!r} is not among the evaluated backends {list(backends)}")
+            if opt not in backend_options(name):
+                raise ConfigError(f"option {key!r}: unknown option {opt!r} of backend {name!r}; "
+                                  f"allowed: {sorted(backend_options(name))}")
+            out[name][opt] = value
+            continue
+        takers = [b for b in backends if key in backend_options(b)]
+        if not takers:
+            allowed = {b: sorted(backend_options(b)) for b in backends}
+            raise ConfigError(f"option {key!r}: unknown option for backend(s) {list(backends)}; allowed: {allowed}")
+        for b in takers:
+            out[b][key] = value
+    return out
 
 
 def evaluate_run(
     run_dir: str | Path,
-    backend: str = "kmeans",
+    backend: str | Sequence[str] = "kmeans",
     data: str | None = None,
     ensemble: Sequence[str | Path] = (),
     backend_options: dict[str, Any] | None = None,
     ground_truth_dir: str | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    combine: str = "sum",
 ) -> dict[str, Any]:
     """Score the test split of a run's dataset, write submission files and metrics, return the results.
 
     Args:
         run_dir: a finished training run.
-        backend: scoring backend name (``kmeans`` = the paper, ``knn``, ``class_posterior``,
-            ``class_loss`` = the own-class ArcFace loss of Neri & Carli).
+        backend: scoring backend name (``kmeans`` = the paper, ``knn``, ``knn_smote``,
+            ``density``, ``class_posterior``, ``class_loss`` = the own-class ArcFace loss
+            of Neri & Carli), or several names whose scores are combined into one system.
         data: dataset root; defaults to the run's training data.
-        ensemble: further run directories whose scores are summed with this run's
+        ensemble: further run directories whose scores are combined with this run's
             (the public code sums five models).
+        backend_options: ``KEY`` (every backend that takes it) or ``BACKEND.KEY`` options.
         ground_truth_dir: evaluator ground-truth CSVs for anonymised test files.
+        combine: how the members (every run x every backend) are combined:
+            ``"sum"`` (plain sum, the reference code) or ``"zscore"`` (each member
+            standardised per section on its training scores, then summed).
     """
     from ..data.index import scan_dataset
     from ..evaluation.report import evaluate_scores, write_results
     from ..evaluation.submission import write_submissions
-    from ..scoring.backends import ensemble_scores
+    from ..scoring.ensemble import COMBINE_METHODS, combine_scores
 
+    backends = [backend] if isinstance(backend, str) else list(backend)
+    if not backends:
+        raise ConfigError("evaluate: no scoring backend given")
+    if combine not in COMBINE_METHODS:
+        raise ConfigError(f"unknown score combination {combine!r}; choose one of {list(COMBINE_METHODS)}")
+    per_backend = options_per_backend(backends, backend_options or {})  # also checks the names
     run = Run.open(run_dir)
     if not run.complete:
         raise ConfigError(f"{run.directory}: training has not finished; rerun `asd-tf train` with the same --out")
@@ -125,18 +177,23 @@ def evaluate_run(
     train_clips = [c for c in train_clips if (c.machine, c.section) in test_sections]
 
     runs = [run.directory, *[Path(r) for r in ensemble]]
-    all_test, all_train = [], []
+    members = []  # (test, train) scores of every run x backend
     for r in runs:
-        te, tr = score_run(r, train_clips, test_clips, backend, backend_options, batch_size, progress)
-        all_test.append(te)
-        all_train.append(tr)
-    test_scores = ensemble_scores(all_test) if len(runs) > 1 else all_test[0]
-    train_scores = ensemble_scores(all_train) if len(runs) > 1 else all_train[0]
+        for b in backends:
+            members.append(score_run(r, train_clips, test_clips, b, per_backend[b], batch_size, progress))
+    if len(members) == 1 and combine == "sum":
+        test_scores, train_scores = members[0]
+    else:
+        test_scores, train_scores = combine_scores(members, test_clips, train_clips, combine)
 
-    out_dir = evaluation_dir(run.directory, backend, len(runs) > 1)
+    out_dir = evaluation_dir(run.directory, backends, len(runs) > 1, combine)
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
-    results["backend"] = backend
+    results["backend"] = "+".join(backends)
+    if len(members) > 1 or combine != "sum":
+        results["combine"] = combine
+    if backend_options:
+        results["backend_options"] = dict(backend_options)
     results["runs"] = [str(r) for r in runs]
     write_results(out_dir, results)
     return results
