@@ -334,7 +334,7 @@ def test_cli_evaluate_new_backends_and_zscore_combination(tiny_run_factory, tiny
     assert res["backend"] == "knn_smote" and 0.0 <= res["official_score"] <= 1.0
     assert main(["evaluate", str(run), "--backend", "knn", "density", "--combine", "zscore",
                  "--option", "density.variant=difference"]) == 0
-    out = run / "evaluation" / "knn+density_zscore"
+    out = run / "evaluation" / "knn+density_zscore@density.variant=difference"  # options name the folder
     assert json.loads((out / "results.json").read_text())["combine"] == "zscore"
 
     # the combined scores are the per-section z-scores of the two members, summed
@@ -353,3 +353,4 @@ def test_cli_evaluate_new_backends_and_zscore_combination(tiny_run_factory, tiny
             checked += 1
     assert checked == len(test)
     assert main(["evaluate", str(run), "--backend", "knn", "--option", "n_clusters=3"]) == 2  # knn takes no n_clusters
+    assert main(["evaluate", str(run), "--backend", "knn", "density", "--option", "knn.q=3"]) == 2

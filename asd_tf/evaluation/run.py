@@ -9,9 +9,10 @@
 
 where ``<eval dir>`` is the run directory itself for the default k-means
 backend and ``evaluation/<backend>[_ensemble]/`` otherwise; several backends
-combined into one system write to ``evaluation/<b1>+<b2>[_ensemble]/``, and
+combined into one system write to ``evaluation/<b1>+<b2>[_ensemble]/``,
 ``_zscore`` is appended when members are standardised per section before the
-sum (``combine="zscore"``).
+sum (``combine="zscore"``), and ``@key=value,...`` when backend options are
+given (so ``--option fit=all`` no longer overwrites the paper's results).
 """
 
 from __future__ import annotations
@@ -80,17 +81,32 @@ def score_run(
     return test_scores, train_scores
 
 
-def evaluation_dir(run_dir: Path, backend: str | Sequence[str], ensemble: bool, combine: str = "sum") -> Path:
+def evaluation_dir(
+    run_dir: Path,
+    backend: str | Sequence[str],
+    ensemble: bool,
+    combine: str = "sum",
+    options: dict[str, Any] | None = None,
+) -> Path:
     """Output folder of an evaluation: the run itself for plain k-means, else ``evaluation/<name>/``.
 
     ``<name>`` = the backend names joined by ``+``, then ``_ensemble`` when
-    several runs are combined, then ``_zscore`` for per-section standardised members.
+    several runs are combined, ``_zscore`` for per-section standardised members,
+    and ``@key=value,...`` (sorted) for non-default backend options.
     """
     backends = [backend] if isinstance(backend, str) else list(backend)
-    if backends == ["kmeans"] and not ensemble and combine == "sum":
+    if backends == ["kmeans"] and not ensemble and combine == "sum" and not options:
         return run_dir
     name = "+".join(backends) + ("_ensemble" if ensemble else "") + ("_zscore" if combine == "zscore" else "")
+    if options:
+        name += "@" + ",".join(f"{k}={_option_text(v)}" for k, v in sorted(options.items()))
     return run_dir / "evaluation" / name
+
+
+def _option_text(value: Any) -> str:
+    """A file-name-safe rendering of an option value (``/`` and spaces replaced)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text.replace("/", "_").replace(" ", "")
 
 
 def options_per_backend(backends: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -186,7 +202,7 @@ def evaluate_run(
     else:
         test_scores, train_scores = combine_scores(members, test_clips, train_clips, combine)
 
-    out_dir = evaluation_dir(run.directory, backends, len(runs) > 1, combine)
+    out_dir = evaluation_dir(run.directory, backends, len(runs) > 1, combine, backend_options)
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
     results["backend"] = "+".join(backends)
