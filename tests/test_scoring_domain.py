@@ -354,3 +354,21 @@ def test_cli_evaluate_new_backends_and_zscore_combination(tiny_run_factory, tiny
     assert checked == len(test)
     assert main(["evaluate", str(run), "--backend", "knn", "--option", "n_clusters=3"]) == 2  # knn takes no n_clusters
     assert main(["evaluate", str(run), "--backend", "knn", "density", "--option", "knn.q=3"]) == 2
+
+
+def test_evaluation_folder_names_and_option_routing(tmp_path):
+    from asd_tf.evaluation.run import evaluation_dir, options_per_backend
+
+    assert evaluation_dir(tmp_path, "kmeans", False) == tmp_path  # the paper's results stay in the run
+    assert evaluation_dir(tmp_path, "knn_smote", False) == tmp_path / "evaluation" / "knn_smote"
+    assert evaluation_dir(tmp_path, "kmeans", True) == tmp_path / "evaluation" / "kmeans_ensemble"
+    assert evaluation_dir(tmp_path, ["kmeans", "density"], True, "zscore") == \
+        tmp_path / "evaluation" / "kmeans+density_ensemble_zscore"
+    assert evaluation_dir(tmp_path, "kmeans", False, options={"fit": "all", "n_clusters": 8}) == \
+        tmp_path / "evaluation" / "kmeans@fit=all,n_clusters=8"
+    routed = options_per_backend(["kmeans", "knn_smote", "knn"], {"seed": 3, "knn.k": 2, "k": 4})
+    assert routed == {"kmeans": {"seed": 3}, "knn_smote": {"seed": 3, "k": 4}, "knn": {"k": 2}}
+    with pytest.raises(ConfigError, match="not among"):
+        options_per_backend(["knn"], {"density.k": 2})
+    with pytest.raises(ConfigError, match="unknown option"):
+        options_per_backend(["knn", "density"], {"n_cluster": 2})

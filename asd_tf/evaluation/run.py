@@ -112,14 +112,16 @@ def _option_text(value: Any) -> str:
 def options_per_backend(backends: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Split ``KEY=VALUE`` options among backends.
 
-    ``NAME.KEY`` goes to backend ``NAME`` only; a plain ``KEY`` goes to every
-    listed backend that takes it (e.g. ``seed``). An option no listed backend
-    takes is a ConfigError naming the option and what the backends accept.
+    ``NAME.KEY`` goes to backend ``NAME`` only and wins over a plain ``KEY``,
+    which goes to every listed backend that takes it (e.g. ``seed``). An option
+    no listed backend takes is a ConfigError naming the option and what the
+    backends accept.
     """
     from ..scoring.backends import backend_options
 
     out: dict[str, dict[str, Any]] = {b: {} for b in backends}
-    for key, value in options.items():
+    # plain keys first, so that a scoped NAME.KEY overrides them whatever the order given
+    for key, value in sorted(options.items(), key=lambda item: "." in item[0]):
         name, dot, opt = key.rpartition(".")
         if dot:
             if name not in out:
