@@ -199,6 +199,18 @@ def count_table(clips: Iterable[ClipRecord]) -> list[tuple[str, str, str, str, s
     return [(*key, n) for key, n in sorted(counts.items())]
 
 
+def supplemental_summary(clips: Iterable[SupplementalClip]) -> list[str]:
+    """One line per machine with supplemental clips: ``<machine>: N supplemental clips (machine a, noise b)``."""
+    per: dict[str, Counter] = {}
+    for c in clips:
+        per.setdefault(c.machine, Counter())[c.kind] += 1
+    lines = []
+    for machine, kinds in sorted(per.items()):
+        parts = ", ".join(f"{k} {kinds[k]}" for k in ("machine", "noise", "other") if kinds[k])
+        lines.append(f"{machine}: {sum(kinds.values())} supplemental clip(s) ({parts}); not training data")
+    return lines
+
+
 # --------------------------------------------------------------------------- discovery
 
 
