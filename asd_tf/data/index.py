@@ -566,7 +566,16 @@ def scan_dataset(
     elif (root_path / GT_LABEL_DIR).is_dir() or (root_path / GT_DOMAIN_DIR).is_dir():
         gt = read_ground_truth(root_path)
 
-    clips = [_make_record(e, fam, gt) for e, fam in zip(kept_entries, kept_family)]
+    clips: list[ClipRecord] = []
+    conflicts: list[str] = []  # name and ground truth disagree (raised at once when strict)
+    for e, fam in zip(kept_entries, kept_family):
+        try:
+            clips.append(_make_record(e, fam, gt))
+        except LabelError as exc:
+            if strict_ground_truth:
+                raise
+            conflicts.append(str(exc))
+            clips.append(_make_record(e, fam, None))
     clips.sort(key=lambda c: c.path)
     families = sorted({c.dataset for c in clips})
     index = DatasetIndex(
@@ -579,6 +588,7 @@ def scan_dataset(
     )
     if gt is not None:
         problems, notes = ground_truth_problems(clips, gt)
+        problems = conflicts + problems
         index.notes.extend(notes)
         if problems and strict_ground_truth:
             raise LabelError(
