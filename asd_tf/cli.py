@@ -19,6 +19,7 @@ from .errors import ASDError, ConfigError
 COMMANDS: dict[str, str] = {
     "synth": "asd_tf.data.synthetic_cli",
     "index": "asd_tf.data.index_cli",
+    "check-data": "asd_tf.data.check_cli",
     "train": "asd_tf.training.cli",
     "evaluate": "asd_tf.evaluation.cli",
     "describe": "asd_tf.models.describe",

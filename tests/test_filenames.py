@@ -127,6 +127,10 @@ def test_fuzz_near_miss_names(pieces: list[str], ext: bool) -> None:
 
 
 _token = st.text(alphabet="abcdefgXYZ0123456789.-", min_size=1, max_size=5)
+# Keys of the key_value form are lower-case words in every DCASE year (car, m-n, volt);
+# a key token with a digit or capital after its letters (weight15, BckgF) is read as a
+# run-together key and value (DCASE 2024), see test_run_together_attributes.
+_key = st.text(alphabet="abcdefg-", min_size=1, max_size=5)
 
 
 @settings(max_examples=200, deadline=None)
@@ -136,7 +140,7 @@ _token = st.text(alphabet="abcdefgXYZ0123456789.-", min_size=1, max_size=5)
     st.sampled_from(["train", "test"]),
     st.sampled_from(["normal", "anomaly"]),
     st.integers(0, 9999),
-    st.lists(st.tuples(_token, _token), max_size=3),
+    st.lists(st.tuples(_key, _token), max_size=3),
 )
 def test_roundtrip_constructed_names(section, domain, split, label, index, pairs) -> None:
     """Any name built from valid fields parses back to those fields."""

@@ -27,9 +27,10 @@ import numpy as np
 from ..errors import DatasetError, MetricError
 
 _RE_2020 = re.compile(r"^(?P<label>normal|anomaly)_id_(?P<section>\d{2})_(?P<index>\d{8})\.wav$")
+# the split is optional: DCASE 2024 RoboticArm test names lack it (the folder tells)
 _RE_2122 = re.compile(
-    r"^section_(?P<section>\d{2})_(?P<domain>source|target)_(?P<split>train|test)_"
-    r"(?P<label>normal|anomaly)_(?P<index>\d{4})(?:_(?P<attrs>.+))?\.wav$")
+    r"^section_(?P<section>\d{2})_(?P<domain>source|target)_(?:(?P<split>train|test)_)?"
+    r"(?P<label>normal|anomaly)_(?P<index>\d{4})(?:_(?P<attrs>.*))?\.wav$")
 _RE_EVAL = re.compile(r"^section_(?P<section>\d{2})_(?P<index>\d{4})\.wav$")
 
 

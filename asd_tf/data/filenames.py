@@ -1,22 +1,28 @@
-"""Parse DCASE Task 2 clip file names into their fields (DESIGN.md section 1).
+"""Parse DCASE Task 2 clip file names into their fields (DESIGN.md sections 1 and 8).
 
 Two naming families exist:
 
 - DCASE 2020: ``{normal,anomaly}_id_XX_NNNNNNNN.wav`` (evaluation test files:
   ``id_XX_NNNNNNNN.wav``, no label). The machine ID plays the role of the
   section; there are no domains (reported as ``source``).
-- DCASE 2021-2023: ``section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav``.
+- DCASE 2021-2025: ``section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav``.
   Anonymised evaluation test files drop the label and (from 2022 on) the
-  domain and split too (``section_03_0000.wav``); the missing fields are
+  domain and split too (``section_03_0000.wav``; the 2024 baseline's listing
+  also shows ``section_00_test_0000.wav``); the missing fields are
   reported as ``None`` here and become ``unknown`` in a ClipRecord unless a
-  ground-truth CSV supplies them.
+  ground-truth CSV supplies them. Numbering starts at 0000 or 0001 depending
+  on year and split; the index is kept verbatim.
+
+Known quirks that parse with the same rule: the 2024 RoboticArm evaluation
+test names lack the split (``section_00_source_normal_0035_weight15_BckgF.wav``;
+the folder tells the split), and 2025 templates end the index with an empty
+attribute string (``section_00_source_train_normal_0000_.wav``).
 
 ``<attrs>`` is everything after the index: ``_``-joined key/value pairs such as
 ``m-n_W``, ``car_C2_spd_34V_mic_1``, ``volt_1.5_wt_130`` or the literal
-``noAttribute`` (no attributes). The string is always kept verbatim; the pairs
-are best effort: with an odd number of tokens the last token has no value and
-becomes ``(token, "")`` (e.g. ``strength_1_ambient`` ->
-``(("strength", "1"), ("ambient", ""))``).
+``noAttribute`` (no attributes, or attributes hidden by the organisers: DCASE
+2024/2025 hide them for some machine types). The string is always kept
+verbatim; the pairs are best effort (:func:`parse_attributes`).
 
 :func:`parse_filename` accepts any string and either returns a
 :class:`ParsedName` or raises :class:`~asd_tf.errors.FileNameError`; it never
@@ -38,16 +44,18 @@ NO_ATTRIBUTE = "noAttribute"
 # (``id_05_00000000.wav``).
 _RE_2020 = re.compile(r"(?:(normal|anomaly)_)?id_(\d{2})_(\d+)\.wav", re.IGNORECASE | re.ASCII)
 
-# DCASE 2021-2023: every field between section and index is optional so that the
-# anonymised evaluation names (``section_03_0000.wav``) and 2021's
-# ``section_03_source_test_0000.wav`` parse with the same rule.
+# DCASE 2021-2025: every field between section and index is optional so that the
+# anonymised evaluation names (``section_03_0000.wav``), 2021's
+# ``section_03_source_test_0000.wav`` and the 2024 RoboticArm test names without
+# a split parse with the same rule. ``(.*)`` (not ``.+``) accepts an empty
+# attribute string after a trailing underscore (``..._0000_.wav``).
 _RE_SECTION = re.compile(
     r"section_(\d{2})"
     r"(?:_(source|target))?"
     r"(?:_(train|test))?"
     r"(?:_(normal|anomaly))?"
     r"_(\d+)"
-    r"(?:_(.+))?"
+    r"(?:_(.*))?"
     r"\.wav",
     re.IGNORECASE | re.ASCII,
 )
@@ -57,7 +65,7 @@ _RE_SECTION = re.compile(
 class ParsedName:
     """Fields encoded in one clip file name.
 
-    ``style`` is ``"dcase2020"`` (``normal_id_..``) or ``"section"`` (2021-2023).
+    ``style`` is ``"dcase2020"`` (``normal_id_..``) or ``"section"`` (2021-2025).
     ``domain``, ``split`` and ``label`` are ``None`` when the name does not carry them.
     """
 
@@ -72,19 +80,43 @@ class ParsedName:
     attribute_pairs: tuple[tuple[str, str], ...]
 
 
-def parse_attributes(text: str) -> tuple[tuple[str, str], ...]:
-    """Split an attribute string into key/value pairs.
+# A run-together key/value token (DCASE 2024 RoboticArm ``weight15``, ``BckgF``;
+# BrushlessMotor ``spd1000``): a letter key ending in a lower-case letter, then a
+# value starting with a digit or an upper-case letter. Keys in the ``key_value``
+# form are lower-case words (``car``, ``m-n``, ``volt``), never of this shape.
+_RE_FUSED = re.compile(r"([A-Za-z][A-Za-z-]*?[a-z])([0-9][0-9A-Za-z.+-]*|[A-Z][0-9A-Za-z.+-]*)", re.ASCII)
 
-    ``""`` and ``"noAttribute"`` give ``()``. Tokens are taken two by two;
-    an odd last token becomes ``(token, "")``. Empty tokens (``a__b``) are kept as
-    empty strings, so the function never fails.
+
+def parse_attributes(text: str) -> tuple[tuple[str, str], ...]:
+    """Split an attribute string into key/value pairs (best effort; never fails).
+
+    ``""`` and ``"noAttribute"`` give ``()``. Tokens are read left to right: a
+    token in key position that is a run-together key and value
+    (``weight15`` -> ``("weight", "15")``, ``BckgF`` -> ``("Bckg", "F")``) is one
+    pair; any other key token takes the next token as its value
+    (``vel_8_loc_G`` -> ``(("vel", "8"), ("loc", "G"))``); a key token without a
+    following token becomes ``(token, "")``. One trailing empty token (a name
+    ending in ``_``, e.g. ``ac_0.03_``) is dropped; other empty tokens
+    (``a__b``) are kept as empty strings.
     """
     if not text or text == NO_ATTRIBUTE:
         return ()
     tokens = text.split("_")
-    pairs = [(tokens[i], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
-    if len(tokens) % 2:
-        pairs.append((tokens[-1], ""))
+    if len(tokens) > 1 and tokens[-1] == "":
+        tokens.pop()
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(tokens):
+        fused = _RE_FUSED.fullmatch(tokens[i])
+        if fused:
+            pairs.append((fused.group(1), fused.group(2)))
+            i += 1
+        elif i + 1 < len(tokens):
+            pairs.append((tokens[i], tokens[i + 1]))
+            i += 2
+        else:
+            pairs.append((tokens[i], ""))
+            i += 1
     return tuple(pairs)
 
 
@@ -137,7 +169,7 @@ def parse_filename(name: str) -> ParsedName:
 
     if base.lower().startswith("section_"):
         problem = (
-            "looks like a DCASE 2021-2023 name but does not match "
+            "looks like a DCASE 2021-2025 name but does not match "
             "section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav"
         )
     elif "_id_" in base.lower():
@@ -145,6 +177,6 @@ def parse_filename(name: str) -> ParsedName:
     else:
         problem = (
             "unknown file-name pattern; expected {normal,anomaly}_id_XX_NNNNNNNN.wav (DCASE 2020) or "
-            "section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav (DCASE 2021-2023)"
+            "section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN[_<attrs>].wav (DCASE 2021-2025)"
         )
     raise FileNameError(name, problem)

@@ -1,4 +1,4 @@
-"""Index a DCASE Task 2 dataset folder into :class:`ClipRecord` objects (DESIGN.md section 1).
+"""Index a DCASE Task 2 dataset folder into :class:`ClipRecord` objects (DESIGN.md sections 1 and 8).
 
 Layout
 ------
@@ -12,30 +12,57 @@ recursively below the root, so all of these work::
 
 Non-WAV files (attribute tables ``attributes_0X.csv``, anomaly sidecars) are
 ignored; hidden folders and ``ground_truth_*`` folders are not searched.
+DCASE 2025's ``<machine>/supplemental/`` folder (clean machine and noise-only
+clips) is recognised and listed in :attr:`DatasetIndex.supplemental`; its clips
+are never training or test clips.
 
 Which DCASE year
 ----------------
-DCASE 2020 names (``normal_id_00_...``) identify themselves. The 2021, 2022 and
-2023 names share one pattern, so the year of ``section_...`` clips is taken,
+DCASE 2020 names (``normal_id_00_...``) identify themselves. The 2021-2025
+names share one pattern, so the year of ``section_...`` clips is taken,
 in order of preference, from
 
 1. the ``dataset=`` argument;
 2. the nearest folder between the machine folder and the root (inclusive)
-   whose name contains ``dcase2021``/``dcase2022``/``dcase2023``
-   (e.g. ``dcase2023_task2_dev``);
-3. inference: ``dcase2023`` when every machine has only section 00 (2023 has
-   one section per machine type), else ``dcase2022``.
+   whose name contains ``dcase2021`` .. ``dcase2025`` (e.g.
+   ``dcase2023_task2_dev``, ``dcase2024t2``);
+3. inference over the folders without such a name: ``dcase2022`` when some
+   machine has several sections; otherwise the one year named by the machine
+   types that occur in a single year's evaluation set (``RoboticArm`` ->
+   2024, ``AutoTrash`` -> 2025, ``ToyDrone`` -> 2023; ``_YEAR_MACHINES``) or by a
+   ``supplemental/`` folder (2025), and ``dcase2023`` when none or several
+   years are named. 2023-2025 share naming and metrics, so the choice only
+   labels the results.
 
-Anonymised evaluation test clips
---------------------------------
+Domains
+-------
+In the 2021-2025 layouts a training clip, or a test clip whose name carries a
+label, must carry its domain too: such a name without ``source``/``target`` is
+a :class:`FileNameError` (skipped with ``skip_bad=True``). DCASE 2020 has no
+domains (every clip is ``source``).
+
+Anonymised evaluation test clips and ground truth
+-------------------------------------------------
 ``section_03_0000.wav`` carries no label and no domain. Ground-truth CSVs
 (no header) supply them: ``ground_truth_data/ground_truth_<machine>_section_XX_test.csv``
 rows ``name,0|1`` (1 = anomaly) and ``ground_truth_domain/...`` rows
-``name,0|1`` (1 = target). They are read from ``ground_truth_dir`` or, if not
-given, from ``<root>/ground_truth_data`` and ``<root>/ground_truth_domain``
-when present. A clip that no CSV covers keeps label ``unknown`` and domain
-``unknown``. A train clip whose name has no label is ``normal`` (DCASE
-training data are normal only).
+``name,0|1`` (1 = target); ``ground_truth_attributes/...`` rows
+``anonymised name,full name without .wav`` (the official 2023-2025 evaluators
+read it) let the same CSVs label test folders renamed to full names. They are
+read from ``ground_truth_dir`` or, if not given, from
+``<root>/ground_truth_data`` and ``<root>/ground_truth_domain`` when present.
+A clip that no CSV covers keeps label ``unknown`` and domain ``unknown``. A
+train clip whose name has no label is ``normal`` (DCASE training data are
+normal only).
+
+When ground truth is given (either way), it must match the test clips exactly
+(``strict_ground_truth=True``, the default): a row whose clip is missing
+(within a machine/section that has test clips), a test clip without a row in
+its section's CSV, a test clip left without a label, a labelled test clip left
+without a domain, or a name listed twice in one CSV is a :class:`LabelError`
+listing every such file. CSVs of machine/sections without any test clip here
+are not an error (a subset of machines may be evaluated); they are listed in
+:attr:`DatasetIndex.notes`.
 """
 
 from __future__ import annotations
@@ -52,13 +79,45 @@ from ..errors import ConfigError, DatasetError, FileNameError, LabelError
 from .filenames import ParsedName, parse_filename
 from .records import DATASETS, SPLITS, ClipRecord
 
-_HINT_RE = re.compile(r"dcase[_-]?(2020|2021|2022|2023)", re.IGNORECASE)
+_HINT_RE = re.compile(r"dcase[_-]?(2020|2021|2022|2023|2024|2025)", re.IGNORECASE)
 _GT_FILE_RE = re.compile(r"ground_truth_(.+)_section_(\d{2})_test\.csv")
 GT_LABEL_DIR = "ground_truth_data"
 GT_DOMAIN_DIR = "ground_truth_domain"
+GT_ATTRIBUTES_DIR = "ground_truth_attributes"
+GT_DIRS = (GT_LABEL_DIR, GT_DOMAIN_DIR, GT_ATTRIBUTES_DIR)
+SUPPLEMENTAL_DIR = "supplemental"
+
+# Machine types of one year's evaluation set only (DESIGN.md sections 1 and 8): they name the year.
+_YEAR_MACHINES: dict[str, frozenset[str]] = {
+    "dcase2023": frozenset({"ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"}),
+    "dcase2024": frozenset({"3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
+                            "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit"}),
+    "dcase2025": frozenset({"AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
+                            "ScrewFeeder", "ToyPet", "ToyRCCar"}),
+}
+# Supplemental clip names are not confirmed beyond ``section_00_machine_0001_.wav``;
+# the section is read when present and the kind from a ``machine``/``noise`` token.
+_RE_SUPPLEMENTAL = re.compile(r"section_(\d{2})_(.*)\.wav", re.IGNORECASE | re.ASCII)
+# How many file names one problem line lists before "... and N more".
+_LIST_NAMES = 5
 
 # key of a ground-truth row: (machine, section, file name)
 GTKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class SupplementalClip:
+    """A clip of a DCASE 2025 ``<machine>/supplemental/`` folder (never training or test data).
+
+    ``section`` is ``None`` when the name has no ``section_XX_`` prefix; ``kind``
+    is ``machine`` (clean machine sound), ``noise`` (noise only) or ``other``,
+    read from the name's tokens.
+    """
+
+    path: str
+    machine: str
+    section: Optional[str]
+    kind: str
 
 
 @dataclass
@@ -68,13 +127,22 @@ class DatasetIndex:
     ``dataset`` is the layout family of the clips, or ``"mixed"`` when the root
     holds several families (e.g. a folder with ``dcase2020_task2_dev`` and
     ``dcase2023_task2_dev`` inside). ``skipped`` lists ``(path, problem)`` of
-    files left out with ``skip_bad=True``.
+    files left out with ``skip_bad=True``. ``supplemental`` lists the clips of
+    DCASE 2025 ``supplemental/`` folders (not in ``clips``). ``ground_truth``
+    is the ground-truth folder used (``None`` without one);
+    ``ground_truth_problems`` lists its mismatches with the clips when they
+    were not raised (``strict_ground_truth=False``); ``notes`` holds remarks
+    that are not errors.
     """
 
     root: str
     dataset: str
     clips: list[ClipRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    supplemental: list[SupplementalClip] = field(default_factory=list)
+    ground_truth: Optional[str] = None
+    ground_truth_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -131,6 +199,18 @@ def count_table(clips: Iterable[ClipRecord]) -> list[tuple[str, str, str, str, s
     return [(*key, n) for key, n in sorted(counts.items())]
 
 
+def supplemental_summary(clips: Iterable[SupplementalClip]) -> list[str]:
+    """One line per machine with supplemental clips: ``<machine>: N supplemental clips (machine a, noise b)``."""
+    per: dict[str, Counter] = {}
+    for c in clips:
+        per.setdefault(c.machine, Counter())[c.kind] += 1
+    lines = []
+    for machine, kinds in sorted(per.items()):
+        parts = ", ".join(f"{k} {kinds[k]}" for k in ("machine", "noise", "other") if kinds[k])
+        lines.append(f"{machine}: {sum(kinds.values())} supplemental clip(s) ({parts}); not training data")
+    return lines
+
+
 # --------------------------------------------------------------------------- discovery
 
 
@@ -144,15 +224,29 @@ def _find_machine_dirs(root: Path) -> list[tuple[Path, list[str]]]:
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d not in (GT_LABEL_DIR, GT_DOMAIN_DIR)
-        )
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in GT_DIRS)
         splits = [d for d in dirnames if d in SPLITS]
         if splits:
             found.append((Path(dirpath), splits))
-            dirnames[:] = []  # a machine folder holds only train/test and attribute tables
+            dirnames[:] = []  # a machine folder holds only train/test(/supplemental) and attribute tables
     return found
+
+
+def _supplemental_clips(machine_dir: Path) -> list[SupplementalClip]:
+    """The WAV files of ``<machine_dir>/supplemental/`` (DCASE 2025), sorted by name."""
+    folder = machine_dir / SUPPLEMENTAL_DIR
+    if not folder.is_dir():
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        path = folder / name
+        if not name.lower().endswith(".wav") or not path.is_file():
+            continue
+        match = _RE_SUPPLEMENTAL.fullmatch(name)
+        tokens = {t.lower() for t in name[:-4].split("_")}
+        kind = "machine" if "machine" in tokens else "noise" if "noise" in tokens else "other"
+        out.append(SupplementalClip(str(path), machine_dir.name, match.group(1) if match else None, kind))
+    return out
 
 
 def _folder_hint(machine_dir: Path, root: Path) -> Optional[str]:
@@ -170,38 +264,118 @@ def _folder_hint(machine_dir: Path, root: Path) -> Optional[str]:
 # --------------------------------------------------------------------------- ground truth
 
 
-def _read_gt_csv(path: Path, positive: str, negative: str) -> dict[str, str]:
-    """``name -> positive|negative`` from a header-less ``name,0|1`` CSV."""
-    out: dict[str, str] = {}
+@dataclass
+class GroundTruth:
+    """Evaluator ground truth read from one folder (see the module docstring).
+
+    ``labels``/``domains`` map ``(machine, section, file name)`` to
+    ``normal|anomaly`` and ``source|target``; ``label_files``/``domain_files``
+    map ``(machine, section)`` to the CSV read; ``aliases`` maps
+    ``(machine, section, full name)`` to the anonymised name (from
+    ``ground_truth_attributes``); ``duplicates`` lists names given twice in one CSV.
+    """
+
+    directory: str
+    labels: dict[GTKey, str] = field(default_factory=dict)
+    domains: dict[GTKey, str] = field(default_factory=dict)
+    label_files: dict[tuple[str, str], Path] = field(default_factory=dict)
+    domain_files: dict[tuple[str, str], Path] = field(default_factory=dict)
+    aliases: dict[GTKey, str] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, stripped fields)`` of the non-empty lines of a header-less CSV."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read ground-truth CSV ({exc})") from exc
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(",")]
+    return [(n, [f.strip() for f in line.split(",")]) for n, line in enumerate(lines, start=1) if line.strip()]
+
+
+def _read_gt_csv(path: Path, positive: str, negative: str, duplicates: list[str] | None = None) -> dict[str, str]:
+    """``name -> positive|negative`` from a header-less ``name,0|1`` CSV.
+
+    A name listed twice is recorded in ``duplicates`` (``path: 'name' on lines a and b``).
+    """
+    out: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, fields in _csv_rows(path):
         if len(fields) < 2:
-            raise DatasetError(f"{path}:{lineno}: expected 'name,0|1', got {line!r}")
+            raise DatasetError(f"{path}:{lineno}: expected 'name,0|1', got {','.join(fields)!r}")
         name, value = fields[0], fields[1]
         if value not in ("0", "1"):
             if lineno == 1 and not name.lower().endswith(".wav"):
                 continue  # tolerate a header line although the official files have none
             raise DatasetError(f"{path}:{lineno}: value must be 0 or 1, got {value!r}")
+        if name in first_line and duplicates is not None:
+            duplicates.append(f"{path}: {name!r} on lines {first_line[name]} and {lineno}")
+        first_line.setdefault(name, lineno)
         out[name] = positive if value == "1" else negative
     return out
 
 
-def _read_gt_folder(folder: Path, positive: str, negative: str) -> dict[GTKey, str]:
-    table: dict[GTKey, str] = {}
+def _gt_csvs(folder: Path) -> list[tuple[str, str, Path]]:
+    out = []
     for csv in sorted(folder.glob("ground_truth_*_section_*_test.csv")):
         match = _GT_FILE_RE.fullmatch(csv.name)
-        if not match:
-            continue
-        machine, section = match.groups()
-        for name, value in _read_gt_csv(csv, positive, negative).items():
+        if match:
+            out.append((match.group(1), match.group(2), csv))
+    return out
+
+
+def _read_gt_folder(folder: Path, positive: str, negative: str, gt: GroundTruth, table: dict[GTKey, str],
+                    files: dict[tuple[str, str], Path]) -> None:
+    for machine, section, csv in _gt_csvs(folder):
+        files[(machine, section)] = csv
+        for name, value in _read_gt_csv(csv, positive, negative, gt.duplicates).items():
             table[(machine, section, name)] = value
-    return table
+
+
+def _read_gt_attributes(folder: Path, gt: GroundTruth) -> None:
+    """``ground_truth_attributes`` rows ``anonymised.wav,full name[.wav][,...]`` -> ``gt.aliases``."""
+    for machine, section, csv in _gt_csvs(folder):
+        seen: dict[str, int] = {}
+        for lineno, fields in _csv_rows(csv):
+            if len(fields) < 2 or not fields[0].lower().endswith(".wav"):
+                continue  # a header or a malformed line: aliases are optional help, not ground truth
+            full = fields[1] if fields[1].lower().endswith(".wav") else fields[1] + ".wav"
+            if fields[0] in seen:
+                gt.duplicates.append(f"{csv}: {fields[0]!r} on lines {seen[fields[0]]} and {lineno}")
+            seen.setdefault(fields[0], lineno)
+            gt.aliases[(machine, section, full)] = fields[0]
+
+
+def read_ground_truth(gt_dir: str | os.PathLike) -> GroundTruth:
+    """Read every evaluator ground-truth CSV below ``gt_dir`` (labels, domains, attribute aliases).
+
+    ``gt_dir`` is the folder holding ``ground_truth_data/`` and
+    ``ground_truth_domain/`` (and optionally ``ground_truth_attributes/``);
+    pointing it at ``ground_truth_data`` itself also works (the other folders
+    are then looked for beside it). DatasetError when the folder or its CSVs
+    are missing or malformed.
+    """
+    gt_path = Path(gt_dir)
+    if not gt_path.is_dir():
+        raise DatasetError(f"{gt_path}: ground-truth directory does not exist")
+    base = gt_path
+    if not (gt_path / GT_LABEL_DIR).is_dir() and not (gt_path / GT_DOMAIN_DIR).is_dir():
+        if any(gt_path.glob("ground_truth_*_section_*_test.csv")):
+            base = gt_path.parent
+        else:
+            raise DatasetError(
+                f"{gt_path}: no {GT_LABEL_DIR}/ or {GT_DOMAIN_DIR}/ folder and no "
+                "ground_truth_<machine>_section_XX_test.csv files"
+            )
+    label_dir = gt_path if base != gt_path else base / GT_LABEL_DIR
+    gt = GroundTruth(directory=str(base))
+    if label_dir.is_dir():
+        _read_gt_folder(label_dir, "anomaly", "normal", gt, gt.labels, gt.label_files)
+    if (base / GT_DOMAIN_DIR).is_dir():
+        _read_gt_folder(base / GT_DOMAIN_DIR, "target", "source", gt, gt.domains, gt.domain_files)
+    if (base / GT_ATTRIBUTES_DIR).is_dir():
+        _read_gt_attributes(base / GT_ATTRIBUTES_DIR, gt)
+    return gt
 
 
 def load_ground_truth(gt_dir: str | os.PathLike) -> tuple[dict[GTKey, str], dict[GTKey, str]]:
@@ -211,23 +385,81 @@ def load_ground_truth(gt_dir: str | os.PathLike) -> tuple[dict[GTKey, str], dict
     with values ``normal|anomaly`` and ``source|target``. ``gt_dir`` is the
     folder holding ``ground_truth_data/`` and ``ground_truth_domain/``; pointing
     it at ``ground_truth_data`` itself also works (the domain folder is then
-    looked for beside it).
+    looked for beside it). LabelError when a CSV lists a name twice.
     """
-    gt = Path(gt_dir)
-    if not gt.is_dir():
-        raise DatasetError(f"{gt}: ground-truth directory does not exist")
-    label_dir, domain_dir = gt / GT_LABEL_DIR, gt / GT_DOMAIN_DIR
-    if not label_dir.is_dir() and not domain_dir.is_dir():
-        if any(gt.glob("ground_truth_*_section_*_test.csv")):
-            label_dir, domain_dir = gt, gt.parent / GT_DOMAIN_DIR
-        else:
-            raise DatasetError(
-                f"{gt}: no {GT_LABEL_DIR}/ or {GT_DOMAIN_DIR}/ folder and no "
-                "ground_truth_<machine>_section_XX_test.csv files"
-            )
-    labels = _read_gt_folder(label_dir, "anomaly", "normal") if label_dir.is_dir() else {}
-    domains = _read_gt_folder(domain_dir, "target", "source") if domain_dir.is_dir() else {}
-    return labels, domains
+    gt = read_ground_truth(gt_dir)
+    if gt.duplicates:
+        raise LabelError("ground truth lists a file twice: " + "; ".join(gt.duplicates))
+    return gt.labels, gt.domains
+
+
+def _some(names: Sequence[str]) -> str:
+    """``a, b, c`` or ``a, b, c, ... and N more``."""
+    names = list(names)
+    shown = ", ".join(names[:_LIST_NAMES])
+    return shown + (f", ... and {len(names) - _LIST_NAMES} more" if len(names) > _LIST_NAMES else "")
+
+
+def _gt_key(gt: GroundTruth, table: dict[GTKey, str], machine: str, section: str, name: str) -> Optional[GTKey]:
+    """The key of ``table`` that describes clip ``name`` (its own name, else its anonymised alias)."""
+    key = (machine, section, name)
+    if key in table:
+        return key
+    alias = gt.aliases.get(key)
+    if alias is not None and (machine, section, alias) in table:
+        return (machine, section, alias)
+    return None
+
+
+def ground_truth_problems(clips: Sequence[ClipRecord], gt: GroundTruth) -> tuple[list[str], list[str]]:
+    """``(problems, notes)``: how ground truth ``gt`` and the test ``clips`` disagree.
+
+    Problems: names listed twice in a CSV; CSV rows without a clip in a
+    machine/section that has test clips; test clips without a row in their
+    section's CSV; test clips left without a label or, with a label, without a
+    domain. Notes: CSVs of machine/sections without any test clip here.
+    """
+    problems = list(gt.duplicates)
+    notes: list[str] = []
+    tests: dict[tuple[str, str], list[ClipRecord]] = {}
+    for c in clips:
+        if c.split == "test":
+            tests.setdefault((c.machine, c.section), []).append(c)
+    for what, table, files in (("label", gt.labels, gt.label_files), ("domain", gt.domains, gt.domain_files)):
+        rows: dict[tuple[str, str], list[str]] = {}
+        for (machine, section, name) in table:
+            rows.setdefault((machine, section), []).append(name)
+        unused_sections = []
+        for (machine, section), csv in sorted(files.items()):
+            members = tests.get((machine, section))
+            if not members:
+                unused_sections.append(f"{machine} section {section}")
+                continue
+            keys = {c.path: _gt_key(gt, table, machine, section, c.name) for c in members}
+            used = {k for k in keys.values() if k is not None}
+            missing = sorted(n for n in rows.get((machine, section), []) if (machine, section, n) not in used)
+            if missing:
+                problems.append(f"{csv}: {len(missing)} row(s) without a test clip in {machine}/test: "
+                                f"{_some(missing)}")
+            unmatched = [path for path, k in keys.items() if k is None]
+            if unmatched:
+                problems.append(f"{len(unmatched)} test clip(s) of {machine} section {section} without a row in "
+                                f"{csv}: {_some(unmatched)}")
+        if unused_sections:
+            notes.append(f"ground-truth {what} CSVs of {_some(unused_sections)} match no test clips here (not used)")
+    for (machine, section), members in sorted(tests.items()):
+        unlabelled = [c.path for c in members if c.label == "unknown"]
+        if unlabelled and (machine, section) not in gt.label_files:
+            problems.append(f"{len(unlabelled)} test clip(s) of {machine} section {section} have no label "
+                            f"(no ground_truth_{machine}_section_{section}_test.csv in "
+                            f"{Path(gt.directory) / GT_LABEL_DIR}): {_some(unlabelled)}")
+        no_domain = [c.path for c in members
+                     if c.label != "unknown" and c.domain == "unknown" and c.dataset != "dcase2020"]
+        if no_domain and (machine, section) not in gt.domain_files:
+            problems.append(f"{len(no_domain)} labelled test clip(s) of {machine} section {section} have no domain "
+                            f"(no ground_truth_{machine}_section_{section}_test.csv in "
+                            f"{Path(gt.directory) / GT_DOMAIN_DIR}): {_some(no_domain)}")
+    return problems, notes
 
 
 # --------------------------------------------------------------------------- scan
@@ -242,19 +474,28 @@ class _Entry:
     parsed: ParsedName
 
 
+_NO_DOMAIN = ("name carries no domain (source/target); DCASE 2021-2025 training clips and labelled test "
+              "clips need one (it decides the domain's AUC and, for training, the class)")
+
+
 def scan_dataset(
     root: str | os.PathLike,
     ground_truth_dir: str | os.PathLike | None = None,
     skip_bad: bool = False,
     dataset: Optional[str] = None,
+    strict_ground_truth: bool = True,
 ) -> DatasetIndex:
     """Index every clip below ``root`` (see the module docstring for the rules).
 
     Raises :class:`DatasetError` naming the directory when it does not exist or
     holds no ``<machine>/{train,test}`` folders or no clips, and
-    :class:`FileNameError` for a clip whose name matches no DCASE pattern, unless
+    :class:`FileNameError` for a clip whose name matches no DCASE pattern (or, in
+    the 2021-2025 layouts, carries a label but no domain), unless
     ``skip_bad=True``, which lists such files in ``.skipped`` instead.
-    ``dataset`` forces the family of ``section_...`` clips (``dcase2021``..``dcase2023``).
+    ``dataset`` forces the family of ``section_...`` clips (``dcase2021``..``dcase2025``).
+    With ground truth, a mismatch between it and the test clips is a
+    :class:`LabelError` listing every problem; ``strict_ground_truth=False``
+    lists them in ``.ground_truth_problems`` instead (``asd-tf check-data``).
     """
     root_path = Path(os.path.abspath(os.fspath(root)))
     if dataset is not None and dataset not in DATASETS:
@@ -271,8 +512,10 @@ def scan_dataset(
 
     skipped: list[tuple[str, str]] = []
     entries: list[_Entry] = []
+    supplemental: list[SupplementalClip] = []
     for machine_dir, splits in machine_dirs:
         hint = _folder_hint(machine_dir, root_path)
+        supplemental.extend(_supplemental_clips(machine_dir))
         for split in splits:
             split_dir = machine_dir / split
             for name in sorted(os.listdir(split_dir)):
@@ -288,7 +531,7 @@ def scan_dataset(
                     if parsed.style == "dcase2020" and dataset not in (None, "dcase2020"):
                         raise FileNameError(str(path), f"DCASE 2020 name but dataset={dataset!r} was requested")
                     if parsed.style == "section" and dataset == "dcase2020":
-                        raise FileNameError(str(path), "DCASE 2021-2023 name but dataset='dcase2020' was requested")
+                        raise FileNameError(str(path), "DCASE 2021-2025 name but dataset='dcase2020' was requested")
                 except FileNameError as exc:
                     if not skip_bad:
                         raise
@@ -300,38 +543,78 @@ def scan_dataset(
         extra = f" ({len(skipped)} unreadable file names skipped)" if skipped else ""
         raise DatasetError(f"{root_path}: no .wav clips in any <machine>/{{train,test}} folder{extra}")
 
-    family = _assign_families(entries, dataset)
+    family = _assign_families(entries, dataset, {c.machine for c in supplemental})
 
+    # Issue 17: a labelled clip without a domain would make a fake class / enter a domain AUC.
+    kept_entries: list[_Entry] = []
+    kept_family: list[str] = []
+    for e, fam in zip(entries, family):
+        p = e.parsed
+        if fam != "dcase2020" and p.domain is None and (p.label is not None or e.split == "train"):
+            if not skip_bad:
+                raise FileNameError(e.path, _NO_DOMAIN)
+            skipped.append((e.path, _NO_DOMAIN))
+            continue
+        kept_entries.append(e)
+        kept_family.append(fam)
+    if not kept_entries:
+        raise DatasetError(f"{root_path}: every clip was skipped ({len(skipped)} bad file names)")
+
+    gt: Optional[GroundTruth] = None
     if ground_truth_dir is not None:
-        gt_labels, gt_domains = load_ground_truth(ground_truth_dir)
+        gt = read_ground_truth(ground_truth_dir)
     elif (root_path / GT_LABEL_DIR).is_dir() or (root_path / GT_DOMAIN_DIR).is_dir():
-        gt_labels, gt_domains = load_ground_truth(root_path)
-    else:
-        gt_labels, gt_domains = {}, {}
+        gt = read_ground_truth(root_path)
 
-    clips = [_make_record(e, family[i], gt_labels, gt_domains) for i, e in enumerate(entries)]
+    clips: list[ClipRecord] = []
+    conflicts: list[str] = []  # name and ground truth disagree (raised at once when strict)
+    for e, fam in zip(kept_entries, kept_family):
+        try:
+            clips.append(_make_record(e, fam, gt))
+        except LabelError as exc:
+            if strict_ground_truth:
+                raise
+            conflicts.append(str(exc))
+            clips.append(_make_record(e, fam, None))
     clips.sort(key=lambda c: c.path)
     families = sorted({c.dataset for c in clips})
-    return DatasetIndex(
+    index = DatasetIndex(
         root=str(root_path),
         dataset=families[0] if len(families) == 1 else "mixed",
         clips=clips,
         skipped=skipped,
+        supplemental=supplemental,
+        ground_truth=gt.directory if gt is not None else None,
     )
+    if gt is not None:
+        problems, notes = ground_truth_problems(clips, gt)
+        problems = conflicts + problems
+        index.notes.extend(notes)
+        if problems and strict_ground_truth:
+            raise LabelError(
+                f"ground truth in {gt.directory} does not match the test clips below {root_path} "
+                f"({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
+            )
+        index.ground_truth_problems = problems
+    return index
 
 
-def _assign_families(entries: Sequence[_Entry], dataset: Optional[str]) -> list[str]:
-    """Layout family of each entry (explicit > folder name > section-count inference)."""
+def _assign_families(entries: Sequence[_Entry], dataset: Optional[str],
+                     supplemental_machines: Iterable[str] = ()) -> list[str]:
+    """Layout family of each entry (explicit > folder name > inference; module docstring)."""
     unhinted_sections: dict[str, set[str]] = {}
     for e in entries:
         if e.parsed.style == "section" and dataset is None and e.hint in (None, "dcase2020"):
             unhinted_sections.setdefault(e.machine, set()).add(e.parsed.section)
-    # DCASE 2023 has exactly one section (00) per machine type; 2021/2022 have three or more.
-    inferred = (
-        "dcase2023"
-        if all(secs == {"00"} for secs in unhinted_sections.values())
-        else "dcase2022"
-    )
+    if all(secs == {"00"} for secs in unhinted_sections.values()):
+        # One section per machine type: 2023, 2024 or 2025. Eval-only machine types
+        # and the 2025 supplemental folder name a year; none or several -> 2023.
+        named = {year for year, machines in _YEAR_MACHINES.items() for m in unhinted_sections if m in machines}
+        if set(supplemental_machines) & set(unhinted_sections):
+            named.add("dcase2025")
+        inferred = named.pop() if len(named) == 1 else "dcase2023"
+    else:
+        inferred = "dcase2022"  # 2021/2022 have three or more sections per machine
     out = []
     for e in entries:
         if e.parsed.style == "dcase2020":
@@ -345,21 +628,21 @@ def _assign_families(entries: Sequence[_Entry], dataset: Optional[str]) -> list[
     return out
 
 
-def _make_record(
-    e: _Entry, family: str, gt_labels: dict[GTKey, str], gt_domains: dict[GTKey, str]
-) -> ClipRecord:
+def _make_record(e: _Entry, family: str, gt: Optional[GroundTruth]) -> ClipRecord:
     p = e.parsed
-    key = (e.machine, p.section, p.name)
     label = p.label or ("normal" if e.split == "train" else "unknown")
     domain = p.domain or "unknown"
-    if key in gt_labels:
-        if p.label is not None and p.label != gt_labels[key]:
-            raise LabelError(f"{e.path}: file name says '{p.label}' but the ground truth says '{gt_labels[key]}'")
-        label = gt_labels[key]
-    if key in gt_domains:
-        if p.domain is not None and p.domain != gt_domains[key]:
-            raise LabelError(f"{e.path}: file name says '{p.domain}' but the ground truth says '{gt_domains[key]}'")
-        domain = gt_domains[key]
+    if gt is not None:
+        key = _gt_key(gt, gt.labels, e.machine, p.section, p.name)
+        if key is not None:
+            if p.label is not None and p.label != gt.labels[key]:
+                raise LabelError(f"{e.path}: file name says '{p.label}' but the ground truth says '{gt.labels[key]}'")
+            label = gt.labels[key]
+        key = _gt_key(gt, gt.domains, e.machine, p.section, p.name)
+        if key is not None:
+            if p.domain is not None and p.domain != gt.domains[key]:
+                raise LabelError(f"{e.path}: file name says '{p.domain}' but the ground truth says '{gt.domains[key]}'")
+            domain = gt.domains[key]
     return ClipRecord(
         path=e.path,
         dataset=family,

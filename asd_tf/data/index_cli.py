@@ -1,10 +1,13 @@
 """``asd-tf index DIR``: list the clips of a DCASE dataset folder.
 
 Without ``--json``: a table of clip counts per dataset, machine, section,
-domain, split and label. With ``--json``: one JSON object per clip and line
-(keys path, dataset, machine, section, domain, split, label, attributes).
-Errors (no dataset, bad file names without ``--skip-bad``) exit with code 2
-through the CLI's ASDError handler.
+domain, split and label, then one line per machine with a DCASE 2025
+``supplemental/`` folder (clips by kind; never training data). With
+``--json``: one JSON object per clip and line (keys path, dataset, machine,
+section, domain, split, label, attributes); the supplemental summary goes to
+stderr. Errors (no dataset, bad file names without ``--skip-bad``, ground truth
+that does not match the test clips) exit with code 2 through the CLI's
+ASDError handler.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def format_table(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADE
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from .index import count_table, scan_dataset
+    from .index import count_table, scan_dataset, supplemental_summary
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -44,6 +47,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         rows = count_table(index.clips)
         out.write(format_table(rows) + "\n")
         out.write(f"{len(index.clips)} clips in {index.root} (dataset: {index.dataset})\n")
+    for line in supplemental_summary(index.supplemental):
+        (err if args.json else out).write(line + "\n")
+    for note in index.notes:
+        err.write(f"asd-tf index: note: {note}\n")
     for path, problem in index.skipped:
         err.write(f"asd-tf index: skipped {path}: {problem}\n")
     if index.skipped:
@@ -53,6 +60,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``index`` sub-command."""
+    from .records import DATASETS
+
     p = subparsers.add_parser(
         "index",
         help="list the clips of a DCASE Task 2 dataset folder",
@@ -63,6 +72,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ground-truth", metavar="DIR", default=None,
                    help="folder with ground_truth_data/ and ground_truth_domain/ CSVs")
     p.add_argument("--skip-bad", action="store_true", help="skip files with unknown names instead of failing")
-    p.add_argument("--dataset", choices=("dcase2020", "dcase2021", "dcase2022", "dcase2023"), default=None,
+    p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="force the layout family of section_XX names (default: from folder names)")
     p.set_defaults(func=run)

@@ -6,7 +6,8 @@ from the official folder layout (DESIGN.md section 1).
 
 Allowed values
 --------------
-- ``dataset``: ``dcase2020`` | ``dcase2021`` | ``dcase2022`` | ``dcase2023``.
+- ``dataset``: ``dcase2020`` | ``dcase2021`` | ``dcase2022`` | ``dcase2023`` |
+  ``dcase2024`` | ``dcase2025`` (2024 and 2025 use the 2023 naming and metrics).
 - ``domain``: ``source`` | ``target`` | ``unknown``. DCASE 2020 has no domains,
   so its clips are ``source``. ``unknown`` is used for anonymised evaluation
   test clips (``section_03_0000.wav``) whose domain is not given by a
@@ -23,7 +24,7 @@ from typing import Any
 
 from ..errors import DatasetError
 
-DATASETS: tuple[str, ...] = ("dcase2020", "dcase2021", "dcase2022", "dcase2023")
+DATASETS: tuple[str, ...] = ("dcase2020", "dcase2021", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
 DOMAINS: tuple[str, ...] = ("source", "target", "unknown")
 LABELS: tuple[str, ...] = ("normal", "anomaly", "unknown")
 SPLITS: tuple[str, ...] = ("train", "test")

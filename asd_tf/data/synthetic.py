@@ -1,11 +1,25 @@
 """Deterministic synthetic DCASE-style dataset (the toolkit's embedded default data and test fixture).
 
 What it writes (DESIGN.md section 1, "Synthetic data"): the official DCASE
-layouts (2020 ``normal_id_XX_NNNNNNNN.wav``; 2022/2023
+layouts (2020 ``normal_id_XX_NNNNNNNN.wav``; 2022-2025
 ``section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN_<attrs>.wav``
 with attribute tables), 16 kHz mono 16-bit PCM, plus for every anomalous clip a
 sidecar ``<stem>.anomaly.csv`` holding the time-frequency box(es) of the
 anomaly, and ``<out>/.complete`` written last.
+
+The 2024 and 2025 layouts (DESIGN.md section 8) follow 2023 (one section per
+machine) with their quirks: 2024 numbers clips from 0001, hides the gearbox
+attributes (``noAttribute`` in names and tables; the sound still depends on
+them), and its ``RoboticArm`` writes attributes run together
+(``weight15_BckgF``) and test names without ``_test_``; with ``eval_split`` the
+anonymised gearbox names start at ``section_00_0001.wav`` (as the 2024 Scanner).
+2025 numbers from 0000, hides the bearing attributes and writes
+``<machine>/supplemental/`` with clean machine clips
+(``section_00_machine_NNNN_.wav``) and noise-only clips
+(``section_00_noise_NNNN_.wav``; the official noise names are not confirmed).
+``eval_split`` also writes ``ground_truth_attributes/`` (anonymised name -> full
+name without ``.wav``; a third column with the real attributes for hidden
+machines), which the official 2023-2025 evaluators need.
 
 Sound design follows the argument of Wilkinghoff & Kurth (TASLP 2024, Sec. IV-C):
 recordings hold (1) a machine sound whose fine structure (harmonic positions,
@@ -65,7 +79,7 @@ from ..io_utils import atomic_write, atomic_write_json, atomic_write_text
 
 GENERATOR_VERSION = "1"
 SAMPLE_RATE = 16000
-LAYOUTS = ("dcase2020", "dcase2022", "dcase2023")
+LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
 ANOMALY_CSV_HEADER = "kind,t_start_s,t_end_s,f_low_hz,f_high_hz"
 
 # Machine-to-noise ratio (RMS, dB) per clip; class-agnostic (brief: -6 to -12 dB).
@@ -88,10 +102,11 @@ class SizeSpec:
     target_train: int        # per section
     test_per_cell: int       # test clips per domain x label per section
     duration_s: float
+    supplemental: int = 5    # 2025 supplemental clips per kind (machine, noise) per machine
 
 
 SIZES: dict[str, SizeSpec] = {
-    "tiny": SizeSpec(3, 2, 12, 12, 4, 4, 2.0),
+    "tiny": SizeSpec(3, 2, 12, 12, 4, 4, 2.0, 2),
     "small": SizeSpec(4, 2, 100, 200, 10, 20, 10.0),
     "medium": SizeSpec(4, 3, 290, 830, 10, 50, 10.0),
     # 2-s clips (the input of the quick comparison preset), more clips per class than `small`
@@ -107,7 +122,15 @@ _MACHINES: dict[str, tuple[tuple[str, str], ...]] = {
     "dcase2020": (("pump", "rotor"), ("fan", "fan"), ("slider", "pulse"), ("ToyConveyor", "gear")),
     "dcase2022": (("bearing", "rotor"), ("fan", "fan"), ("valve", "pulse"), ("gearbox", "gear")),
     "dcase2023": (("bearing", "rotor"), ("fan", "fan"), ("valve", "pulse"), ("gearbox", "gear")),
+    # tiny (first 3) holds every quirk: hidden attributes, run-together attributes, test names without split
+    "dcase2024": (("bearing", "rotor"), ("gearbox", "gear"), ("RoboticArm", "pulse"), ("fan", "fan")),
+    "dcase2025": (("bearing", "rotor"), ("fan", "fan"), ("valve", "pulse"), ("gearbox", "gear")),
 }
+# DCASE 2024/2025 quirks (DESIGN.md section 8)
+_FIRST_INDEX = {"dcase2024": 1, "dcase2025": 0}           # file numbering starts at 0001 / 0000
+_HIDDEN = {("dcase2024", "gearbox"), ("dcase2025", "bearing")}  # attributes written as noAttribute
+_FUSED = {("dcase2024", "RoboticArm")}                     # weight15_BckgF, test names without _test_
+_ANON_START = {("dcase2024", "gearbox"): 1}                # anonymised names from section_00_0001.wav
 _IDS_2020 = ("00", "02", "04", "06")
 
 
@@ -159,6 +182,11 @@ _SCHEMES_2023: dict[str, AttrScheme] = {
     "pulse": AttrScheme(("pat", "panel"), _combos(("00", "01", "02"), ("open", "s-c")), (("03", "b-c"), ("04", "b-c"))),
     "gear": AttrScheme(("volt", "wt"), _combos(("1.0", "1.5", "2.0"), ("30", "80")), (("2.5", "130"), ("3.0", "150"))),
 }
+# 2024 RoboticArm: arm load (weight, slows the motion) and background letter (a variant)
+_SCHEMES_BY_MACHINE: dict[str, AttrScheme] = {
+    "RoboticArm": AttrScheme(("weight", "Bckg"), _combos(("15", "20", "25"), ("C", "F")),
+                             (("30", "E"), ("35", "E"))),
+}
 _NO_SHIFT_TARGET_MIC = {("pulse", 1)}  # 2022 valve section 01: noAttribute, the target differs by microphone
 
 
@@ -179,6 +207,8 @@ class ClipSpec:
     duration_s: float
     name: str                 # official file name (without directory)
     profile: str = "factory"  # sound profile (PROFILES): noise and fault kinds
+    hidden: bool = False      # attributes hidden in names and tables (noAttribute), DCASE 2024/2025
+    fused: bool = False       # attributes written run together (weight15_BckgF), DCASE 2024 RoboticArm
 
     @property
     def relpath(self) -> str:
@@ -188,9 +218,9 @@ class ClipSpec:
     def attr_string(self) -> str:
         if self.layout == "dcase2020":
             return ""
-        if not self.attr_pairs:
+        if not self.attr_pairs or self.hidden:
             return "noAttribute"
-        return "_".join(f"{k}_{v}" for k, v in self.attr_pairs)
+        return "_".join(f"{k}{'' if self.fused else '_'}{v}" for k, v in self.attr_pairs)
 
 
 @dataclass(frozen=True)
@@ -211,9 +241,21 @@ def _official_name(layout: str, section: str, domain: str, split: str, label: st
     return f"section_{section}_{domain}_{split}_{label}_{index:04d}_{attr_string}.wav"
 
 
-def _section_scheme(layout: str, kind: str, section: int) -> AttrScheme:
-    """The attribute scheme of section ``section`` of a ``kind`` machine (DCASE 2022/2023 layouts)."""
+def _section_scheme(layout: str, kind: str, section: int, machine: str = "") -> AttrScheme:
+    """The attribute scheme of section ``section`` of a ``kind`` machine (DCASE 2022-2025 layouts)."""
+    if layout in _FIRST_INDEX and machine in _SCHEMES_BY_MACHINE:
+        return _SCHEMES_BY_MACHINE[machine]
     return _SCHEMES_2022[kind][section] if layout == "dcase2022" else _SCHEMES_2023[kind]
+
+
+def _name_2024(layout: str, machine: str, section: str, domain: str, split: str, label: str, index: int,
+               attr_string: str) -> str:
+    """DCASE 2024/2025 file name: numbering from ``_FIRST_INDEX``; the 2024 RoboticArm test names
+    lack the split."""
+    number = index + _FIRST_INDEX[layout]
+    if (layout, machine) in _FUSED and split == "test":
+        return f"section_{section}_{domain}_{label}_{number:04d}_{attr_string}.wav"
+    return f"section_{section}_{domain}_{split}_{label}_{number:04d}_{attr_string}.wav"
 
 
 def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipSpec]:
@@ -241,8 +283,9 @@ def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipS
                         for s in range(sz.n_sections)]
             n_source = sz.source_train
         else:
-            sections = [("00", _section_scheme(layout, kind, 0), False)]
+            sections = [("00", _section_scheme(layout, kind, 0, machine), False)]
             n_source = sz.source_train_2023
+        hidden, fused = (layout, machine) in _HIDDEN, (layout, machine) in _FUSED
         for sec, scheme, target_mic in sections:
             cells = [("source", "train", "normal", n_source), ("target", "train", "normal", sz.target_train)]
             for dom in ("source", "target"):
@@ -254,6 +297,12 @@ def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipS
                     # offset test combos so normals and anomalies cover all combos evenly
                     values = combos[(i + (label == "anomaly")) % len(combos)]
                     pairs = tuple(zip(scheme.keys, values))
+                    if layout in _FIRST_INDEX:
+                        spec = ClipSpec(layout, machine, kind, sec, dom, split, label, i, pairs, False,
+                                        sz.duration_s, "", profile, hidden, fused)
+                        name = _name_2024(layout, machine, sec, dom, split, label, i, spec.attr_string)
+                        specs.append(replace(spec, name=name))
+                        continue
                     attr = "_".join(f"{k}_{v}" for k, v in pairs) if pairs else "noAttribute"
                     name = _official_name(layout, sec, dom, split, label, i, attr)
                     specs.append(ClipSpec(layout, machine, kind, sec, dom, split, label, i, pairs,
@@ -358,8 +407,10 @@ def _machine_state(spec: ClipSpec, load_slip: float = 0.0) -> _State:
             st.load = float(value) / 200.0
         elif key == "pat":
             st.pattern = int(value) % len(_PULSE_PATTERNS)
-        elif key in ("loc", "m-n", "panel"):
+        elif key in ("loc", "m-n", "panel", "Bckg"):
             st.variant += f"{key}={value};"
+        elif key == "weight":  # DCASE 2024 RoboticArm: a heavier load slows the arm
+            st.speed *= 1.0 - 0.01 * (float(value) - 20.0)
         elif key == "mic":
             st.mic = value != "1"
     if spec.target_mic:
@@ -871,7 +922,7 @@ def _other_combos(spec: ClipSpec) -> list[tuple[tuple[str, str], ...]]:
     own, on the same microphone (a microphone is not an operating state)."""
     if spec.layout == "dcase2020":
         return []
-    scheme = _section_scheme(spec.layout, spec.kind, int(spec.section))
+    scheme = _section_scheme(spec.layout, spec.kind, int(spec.section), spec.machine)
     own = dict(spec.attr_pairs)
     out = []
     for combo in (scheme.source if spec.domain == "source" else scheme.target):
@@ -977,6 +1028,9 @@ def _boxes_csv(boxes: Sequence[AnomalyBox]) -> str:
 
 def _generate_one(args: tuple[str, ClipSpec, int, str]) -> None:
     root, spec, seed, name = args
+    if spec.split == "supplemental":
+        _write_wav(Path(root) / spec.machine / spec.split / name, _to_pcm16(_render_supplemental(spec, seed)))
+        return
     x, boxes = _render_clip(spec, seed)
     path = Path(root) / spec.machine / spec.split / name
     _write_wav(path, _to_pcm16(x))
@@ -1022,9 +1076,83 @@ def _anonymised_names(specs: list[ClipSpec], seed: int) -> dict[ClipSpec, str]:
     for (machine, section), members in groups.items():
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _crc(machine), int(section), 99])
         perm = rng.permutation(len(members))
+        start = _ANON_START.get((members[0].layout, machine), 0)
         for new_index, j in enumerate(perm):
-            out[members[j]] = f"section_{section}_{new_index:04d}.wav"
+            out[members[j]] = f"section_{section}_{new_index + start:04d}.wav"
     return out
+
+
+def _ground_truth_tables(specs: list[ClipSpec], names: dict[ClipSpec, str]) -> dict[str, str]:
+    """Evaluator ground truth of the anonymised test clips: relative path -> CSV text (no header).
+
+    ``ground_truth_data``: ``name,0|1`` (1 = anomaly); ``ground_truth_domain``:
+    ``name,0|1`` (1 = target); ``ground_truth_attributes``: ``name,full name
+    without .wav`` (the official 2023-2025 evaluators read it, map full names
+    in score files to anonymised ones, and stop without it), plus the full
+    name with the real attributes for hidden-attribute machines, as the
+    published 2024 files do. Rows sorted by anonymised name.
+    """
+    gt: dict[tuple[str, str], list[ClipSpec]] = {}
+    for s in specs:
+        if s.split == "test":
+            gt.setdefault((s.machine, s.section), []).append(s)
+    out: dict[str, str] = {}
+    for (machine, section), members in gt.items():
+        members.sort(key=lambda m: names[m])
+        fname = f"ground_truth_{machine}_section_{section}_test.csv"
+        out[f"ground_truth_data/{fname}"] = "".join(f"{names[m]},{int(m.label == 'anomaly')}\n" for m in members)
+        out[f"ground_truth_domain/{fname}"] = "".join(f"{names[m]},{int(m.domain == 'target')}\n" for m in members)
+        rows = []
+        for m in members:
+            row = f"{names[m]},{m.name[:-4]}"
+            if m.hidden:
+                row += "," + m.name.replace("_noAttribute.wav", "_" + replace(m, hidden=False).attr_string + ".wav")
+            rows.append(row + "\n")
+        out[f"ground_truth_attributes/{fname}"] = "".join(rows)
+    return out
+
+
+def plan_supplemental(layout: str, size: str, profile: str = "factory") -> list[ClipSpec]:
+    """The DCASE 2025 ``supplemental/`` clips (``[]`` for other layouts): per machine,
+    ``SizeSpec.supplemental`` clean machine clips (``split="supplemental"``, ``label="machine"``,
+    source-domain states) and as many noise-only clips (``label="noise"``)."""
+    if layout != "dcase2025":
+        return []
+    sz = SIZES[size]
+    out = []
+    for machine, kind in _MACHINES[layout][: sz.n_machines]:
+        scheme = _section_scheme(layout, kind, 0, machine)
+        for what in ("machine", "noise"):
+            for i in range(sz.supplemental):
+                pairs = tuple(zip(scheme.keys, scheme.source[i % len(scheme.source)])) if what == "machine" else ()
+                name = f"section_00_{what}_{i + _FIRST_INDEX[layout]:04d}_.wav"
+                out.append(ClipSpec(layout, machine, kind, "00", "source", "supplemental", what, i, pairs, False,
+                                    sz.duration_s, name, profile, (layout, machine) in _HIDDEN))
+    return out
+
+
+def _render_supplemental(spec: ClipSpec, seed: int) -> np.ndarray:
+    """A supplemental clip: the machine alone (``label="machine"``) or the profile's noise alone
+    (``label="noise"``), at a random recording level as in :func:`_render_clip`."""
+    n = int(round(spec.duration_s * SAMPLE_RATE))
+    rng_machine, rng_noise, rng_mix = (np.random.default_rng(s) for s in _clip_seed(seed, spec).spawn(3))
+    profile = get_profile(spec.profile)
+    if spec.label == "machine":
+        base = _section_design(spec.layout, spec.kind, spec.section)
+        state = _machine_state(spec, profile.load_slip)
+        x = _synth_machine(_apply_variant(base, spec.layout, spec.section, state.variant), state, rng_machine, n).signal
+    elif profile.noise == "factory":
+        x = _factory_noise(rng_noise, n)
+    else:
+        x = _stationary_noise(rng_noise, n, profile.noise_tilt_db)
+    level = 10.0 ** (rng_mix.uniform(*_LEVEL_DBFS) / 20.0)
+    x = x * (level / (np.sqrt(np.mean(x ** 2)) + 1e-12))
+    return np.clip(x, -1.0, 32767.0 / 32768.0)
+
+
+def _table_pairs(spec: ClipSpec) -> tuple[tuple[str, str], ...]:
+    """Attribute pairs an attribute table shows (hidden attributes: ``noAttribute``)."""
+    return (("noAttribute", ""),) if spec.hidden else spec.attr_pairs
 
 
 def _attribute_tables(specs: list[ClipSpec], names: dict[ClipSpec, str], eval_split: bool) -> dict[str, str]:
@@ -1045,14 +1173,14 @@ def _attribute_tables(specs: list[ClipSpec], names: dict[ClipSpec, str], eval_sp
                 k, v = s.attr_pairs[0] if s.attr_pairs else ("noAttribute", "")
                 w.writerow([fn, k, v, fn])
         else:
-            width = max(len(s.attr_pairs) for s in members)
+            width = max(len(_table_pairs(s)) for s in members)
             header = ["file_name"]
             for i in range(1, width + 1):
                 header += [f"d{i}p", f"d{i}v"]
             w.writerow(header)
             for s in members:
                 row = [f"{s.machine}/{s.split}/{names.get(s, s.name)}"]
-                for k, v in s.attr_pairs:
+                for k, v in _table_pairs(s):
                     row += [k, v]
                 row += [""] * (len(header) - len(row))
                 w.writerow(row)
@@ -1072,7 +1200,8 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
     tiny); the result is byte-identical whatever ``n_jobs`` is.
     """
     if eval_split and layout == "dcase2020":
-        raise ConfigError("eval_split is defined for the dcase2022/dcase2023 layouts only (2020 has no anonymised test set)")
+        raise ConfigError("eval_split is defined for the dcase2022-dcase2025 layouts only "
+                          "(2020 has no anonymised test set)")
     specs = plan_dataset(layout, size, profile)
     root = Path(out_dir)
     marker = root / ".complete"
@@ -1085,12 +1214,20 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
             old = {}
         old.setdefault("profile", "factory")  # markers written before profiles existed
         if all(old.get(k) == v for k, v in meta.items()):
+            if eval_split and not (root / "ground_truth_attributes").is_dir():
+                # sets written before ground_truth_attributes existed: add it (names only, no audio)
+                tables = _ground_truth_tables(specs, _anonymised_names(specs, seed))
+                for rel, text in tables.items():
+                    if rel.startswith("ground_truth_attributes/"):
+                        atomic_write_text(root / rel, text)
             return root
         raise DatasetError(f"{root}: already holds a different synthetic dataset "
                            f"({ {k: old.get(k) for k in meta} }); choose another directory or delete it")
     root.mkdir(parents=True, exist_ok=True)
     names = _anonymised_names(specs, seed) if eval_split else {}
     jobs = [(str(root), s, int(seed), names.get(s, s.name)) for s in specs]
+    supplemental = plan_supplemental(layout, size, profile)
+    jobs += [(str(root), s, int(seed), s.name) for s in supplemental]
     if n_jobs is None:
         n_jobs = 1 if size == "tiny" else min(2, os.cpu_count() or 1)
     # Worker processes are forked (no __main__ guard needed by callers); forking a process
@@ -1109,16 +1246,8 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
         for rel, text in _attribute_tables(specs, names, eval_split).items():
             atomic_write_text(root / rel, text)
     if eval_split:
-        gt: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
-        for s in specs:
-            if s.split == "test":
-                gt.setdefault((s.machine, s.section), []).append(
-                    (names[s], int(s.label == "anomaly"), int(s.domain == "target")))
-        for (machine, section), rows in gt.items():
-            rows.sort()
-            fname = f"ground_truth_{machine}_section_{section}_test.csv"
-            atomic_write_text(root / "ground_truth_data" / fname, "".join(f"{r[0]},{r[1]}\n" for r in rows))
-            atomic_write_text(root / "ground_truth_domain" / fname, "".join(f"{r[0]},{r[2]}\n" for r in rows))
+        for rel, text in _ground_truth_tables(specs, names).items():
+            atomic_write_text(root / rel, text)
 
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for s in specs:
@@ -1127,5 +1256,7 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
         sec[cell] = sec.get(cell, 0) + 1
     meta.update({"sample_rate": SAMPLE_RATE, "duration_s": SIZES[size].duration_s, "n_clips": len(specs),
                  "counts": counts})
+    if supplemental:
+        meta["n_supplemental"] = len(supplemental)
     atomic_write_json(marker, meta)
     return root
