@@ -21,6 +21,7 @@ _LOSS_CLASSES: dict[str, str] = {
     "emm": "asd_tf.losses.margin_mixup:EMMLoss",
     "softtriple": "asd_tf.losses.softtriple:SoftTripleLoss",
     "noisy_arcmix_softtriple": "asd_tf.losses.softtriple:NoisyArcMixSoftTripleLoss",
+    "adaproj": "asd_tf.losses.adaproj:AdaProjLoss",
 }
 
 #: Names accepted by :func:`build_loss`.
