@@ -93,8 +93,16 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
 
     # --------------------------------------------------------------- contract
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
+        return self.loss_from_targets(embeddings, self.targets(y1, y2, lam), training=training)
+
+    def loss_from_targets(self, embeddings, targets, training=False) -> tf.Tensor:
+        """Per-sample loss ``[B]`` for given soft targets ``[B, N]`` (rows summing to 1).
+
+        What :meth:`call` computes after mixing the labels; also the entry point
+        for targets that are not a mixup pair (FeatEx's 3N-class targets).
+        """
         cos = self.cosines(embeddings)  # [B, N*M]
-        targets = self.targets(y1, y2, lam)  # [B, N]
+        targets = tf.cast(targets, tf.float32)  # [B, N]
         if training and self.dynamic_scale:
             s = self._assign_guarded_scale(self.proposed_scale(cos, targets))
         else:

@@ -69,7 +69,9 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
     * ``s^(t) = log(B_avg) / cos(min(pi/4, theta_med))``,
 
     over the global batch under ``tf.distribute`` (every replica holds the same
-    scale), guarded like the other adaptive scales (:mod:`.adaptive_scale`). The
+    scale), guarded like the other adaptive scales (:mod:`.adaptive_scale`).
+    (The author's code also adds ``exp(0)`` for each entry with target exactly 1
+    to B_avg; DESIGN Sec. 8 and AdaCos Eq. 8 sum non-target classes only, as here.) The
     loss of step t uses ``s^(t)``; the scale is a constant for the gradient.
     Evaluation calls (``training=False``) use the stored scale and change nothing.
     Scoring does not use the projections (k-means on the embeddings as before).
@@ -164,8 +166,12 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
 
     # ---------------------------------------------------------------- contract
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
+        return self.loss_from_targets(embeddings, self.targets(y1, y2, lam), training=training)
+
+    def loss_from_targets(self, embeddings, targets, training=False):
+        """Per-sample loss ``[B]`` for given soft targets ``[B, C]`` (rows summing to 1), e.g. FeatEx's."""
         cos = self.cosines(embeddings)
-        targets = self.targets(y1, y2, lam)
+        targets = ops.cast(targets, "float32")
         if training and self.dynamic_scale:
             s = self._assign_guarded_scale(self.proposed_scale(cos, targets))
         else:
