@@ -82,6 +82,8 @@ def test_initial_scale_and_vectors():
     limit = math.sqrt(6 / (5 * 32 + D))
     assert w.shape == (5 * 32, D) and np.abs(w).max() <= limit and np.abs(w).max() > 0.9 * limit
     assert not layer.trainable_weights
+    c = layer.centre_matrix().numpy()  # what explanations read: the normalised vectors, class-major
+    np.testing.assert_allclose(c, w / np.linalg.norm(w, axis=1, keepdims=True), atol=1e-6)
     np.testing.assert_array_equal(w, build_loss("adaproj", 5, D).centres.numpy())
     assert not np.allclose(w, build_loss("adaproj", 5, D, seed=1).centres.numpy())
     with pytest.raises(ConfigError, match="subspace_dim"):

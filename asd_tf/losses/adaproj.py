@@ -130,6 +130,10 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
         w = unit_rows(ops.convert_to_tensor(self.centres))
         return ops.reshape(w, (self.num_classes, self.subspace_dim, self.embedding_dim))
 
+    def centre_matrix(self):
+        """The normalised vectors ``[C*m, D]``, class-major (the layer's "centres")."""
+        return unit_rows(ops.convert_to_tensor(self.centres))
+
     def cosines(self, embeddings):
         """Class cosines ``cos(z, p_c)``: ``[B, D] -> [B, C]``, each in [0, 1]."""
         z = unit_rows(ops.cast(embeddings, "float32"))

@@ -143,6 +143,9 @@ class FeatExLoss(keras.layers.Layer):
         targets = featex_targets(self.main.targets(y1, y2, lam), keep)
         return main_loss + self.weight * self.featex_head.loss_from_targets(exchanged, targets, training=training)
 
+    def centre_matrix(self):
+        return self.main.centre_matrix()
+
     def logits(self, embeddings):
         return self.main.logits(embeddings)
 
