@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -88,6 +89,12 @@ def test_initial_scale_and_vectors():
     assert not np.allclose(w, build_loss("adaproj", 5, D, seed=1).centres.numpy())
     with pytest.raises(ConfigError, match="subspace_dim"):
         build_loss("adaproj", 5, D, subspace_dim=0)
+    # m = 32 of D = 256 (the method) is fine; m close to D makes every class cosine near 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_loss("adaproj", 5, 256)
+    with pytest.warns(UserWarning, match="about 0.71"):
+        build_loss("adaproj", 5, 64)
 
 
 @pytest.mark.parametrize("label_mix", ["linear", "max"])
@@ -237,18 +244,20 @@ def test_mirrored_strategy_over_two_cpus_equals_one_device(tmp_path):
         np.testing.assert_allclose(got_loss, ref.adaproj_loss(e, w, t, s, 3), rtol=1e-4, atol=1e-4)
 
 
-def test_cli_trains_and_evaluates_adaproj(tiny_data, tmp_path, capsys):
-    """``asd-tf train --loss adaproj`` end to end: training, k-means scoring, safe-mode reload."""
+def test_cli_trains_and_evaluates_adaproj_with_featex(tiny_data, tmp_path, capsys):
+    """``asd-tf train --loss adaproj --loss-option featex=true`` end to end: training, k-means scoring,
+    the run's config and the safe-mode reload of both heads."""
     from conftest import TINY_MODEL, TINY_SAMPLES
 
     from asd_tf.cli import main
+    from asd_tf.losses.featex import FeatExLoss
     from asd_tf.training.artifacts import Run
 
     out = tmp_path / "adaproj_run"
     argv = [
         "train", "--data", str(tiny_data), "--out", str(out), "--epochs", "1", "--batch-size", "16",
         "--num-samples", str(TINY_SAMPLES), "--loss", "adaproj", "--loss-option", "subspace_dim=4",
-        "--labels", "section", "--quiet",
+        "--loss-option", "featex=true", "--labels", "section", "--quiet",
     ]
     for key, value in TINY_MODEL.items():
         argv += ["--model-option", f"{key}={json.dumps(value)}"]
@@ -256,9 +265,15 @@ def test_cli_trains_and_evaluates_adaproj(tiny_data, tmp_path, capsys):
     assert "official score" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert 0.0 <= results["official_score"] <= 1.0
-    (member,) = Run.open(out).members()
-    head = member.load_head()  # safe_mode=True
-    assert type(head).__name__ == "AdaProjLoss" and head.subspace_dim == 4
+    run = Run.open(out)
+    assert run.config.loss_params == {"subspace_dim": 4, "featex": True}  # recorded in config.yaml
+    (member,) = run.members()
+    loss = member.load_head()  # safe_mode=True
+    assert type(loss) is FeatExLoss and loss.split == TINY_MODEL["branch_dim"]
+    head = loss.main
+    assert type(head).__name__ == "AdaProjLoss" and head.subspace_dim == 4 and not head.trainable_centres
+    assert type(loss.featex_head).__name__ == "AdaProjLoss" and loss.featex_head.trainable_centres
+    assert loss.featex_head.num_classes == 3 * head.num_classes
     # the saved scale is the adapted one, not s_0
     s0 = math.sqrt(2) * math.log(head.num_classes * 4 - 1)
     assert np.isfinite(float(head.scale.numpy())) and float(head.scale.numpy()) != pytest.approx(s0, rel=1e-6)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -167,21 +165,3 @@ def test_reference_model_branch_embeddings_are_addressable():
     with pytest.raises(ConfigError, match="branches=both"):
         featex_split(single)
 
-
-def test_featex_trains_end_to_end(tiny_data, tmp_path):
-    from conftest import train_tiny_run
-
-    from asd_tf.evaluation.run import evaluate_run
-    from asd_tf.training.artifacts import Run
-
-    run_dir = train_tiny_run(tiny_data, tmp_path / "featex", loss="adaproj", epochs=1, labels="section",
-                             loss_params={"subspace_dim": 4, "featex": True})
-    (member,) = Run.open(run_dir).members()
-    loss = member.load_head()
-    assert type(loss) is FeatExLoss and loss.split == 16  # TINY_MODEL branch_dim
-    assert type(loss.featex_head).__name__ == "AdaProjLoss" and loss.featex_head.trainable_centres
-    assert Run.open(run_dir).config.loss_params == {"subspace_dim": 4, "featex": True}  # recorded in config.yaml
-    results = evaluate_run(run_dir, progress=False)
-    assert 0.0 <= results["official_score"] <= 1.0
-    summary = json.loads((Path(member.directory) / "train_summary.json").read_text())
-    assert np.isfinite(summary["final"]["loss"])

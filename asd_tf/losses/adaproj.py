@@ -9,6 +9,7 @@ Keras backend. The adaptive-scale statistics over the global batch come from
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import keras
@@ -112,6 +113,17 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
         self.centres_per_class = self.subspace_dim
         super().__init__(num_classes, embedding_dim, label_mix, seed, trainable_centres, **kwargs)
         self.dynamic_scale = bool(dynamic_scale)
+        if 4 * self.subspace_dim > self.embedding_dim:
+            # A random unit vector has cosine about sqrt(m / D) to a random m-dim subspace: once
+            # that nears 1 every class looks alike and the AdaCos scale keeps growing.
+            warnings.warn(
+                f"AdaProjLoss: subspace_dim={self.subspace_dim} is large for {self.embedding_dim}-d embeddings "
+                f"(a random embedding has cosine about {math.sqrt(min(1.0, self.subspace_dim / self.embedding_dim)):.2f} "
+                "to every class subspace), so classes separate poorly and the adaptive scale grows; "
+                "the method uses m = 32 with D = 256 (0.35). Lower subspace_dim or widen the embedding.",
+                UserWarning,
+                stacklevel=2,
+            )
         values = glorot_subspace_vectors(self.num_classes, self.subspace_dim, self.embedding_dim, self.seed)
 
         def init(shape, dtype=None):  # a callable initialiser: no config needed
