@@ -199,7 +199,9 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 
         @tf.function
         def step(batch):
-            loss, scale = strategy.run(lambda a, b, c, d: (layer(a, b, c, d, training=True), layer.scale + 0.0), args=batch)
+            loss, scale = strategy.run(
+                lambda a, b, c, d: (layer(a, b, c, d, training=True), layer.scale + 0.0), args=batch
+            )
             return strategy.experimental_local_results(loss), strategy.experimental_local_results(scale)
 
         scales, losses, replica_scales = [], [], []

@@ -116,9 +116,10 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
         if 4 * self.subspace_dim > self.embedding_dim:
             # A random unit vector has cosine about sqrt(m / D) to a random m-dim subspace: once
             # that nears 1 every class looks alike and the AdaCos scale keeps growing.
+            typical = math.sqrt(min(1.0, self.subspace_dim / self.embedding_dim))
             warnings.warn(
                 f"AdaProjLoss: subspace_dim={self.subspace_dim} is large for {self.embedding_dim}-d embeddings "
-                f"(a random embedding has cosine about {math.sqrt(min(1.0, self.subspace_dim / self.embedding_dim)):.2f} "
+                f"(a random embedding has cosine about {typical:.2f} "
                 "to every class subspace), so classes separate poorly and the adaptive scale grows; "
                 "the method uses m = 32 with D = 256 (0.35). Lower subspace_dim or widen the embedding.",
                 UserWarning,

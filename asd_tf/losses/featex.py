@@ -196,7 +196,8 @@ def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any
     if head not in FEATEX_HEADS:
         raise ConfigError(f"featex_head must be one of {', '.join(FEATEX_HEADS)}, got {head!r}")
     accepted = set(inspect.signature(loss_class(head).__init__).parameters) - {"self", "kwargs"}
-    head_params = {k: v for k, v in params.items() if k in accepted and k not in ("name", "num_classes", "embedding_dim")}
+    skip = ("name", "num_classes", "embedding_dim")
+    head_params = {k: v for k, v in params.items() if k in accepted and k not in skip}
     head_params["trainable_centres"] = bool(trainable_centres)
     head_params["seed"] = int(params.get("seed", 0)) + 1
     featex_head = loss_class(head)(
