@@ -140,6 +140,10 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
             loss_params.setdefault("seed", cfg.seed)
             if _accepts_label_mix(cfg.loss):
                 loss_params.setdefault("label_mix", cfg.label_mix)
+            if loss_params.get("featex") is True:  # FeatEx cuts the embedding between the model's branches
+                from ..losses.featex import featex_split
+
+                loss_params.setdefault("featex_split", featex_split(embedding_model))
             loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
             trainer = ASDTrainer(
                 embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
