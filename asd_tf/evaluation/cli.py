@@ -21,7 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
+    _add_baseline_backends(p)
     p.set_defaults(func=run_evaluate)
+
+
+def _add_baseline_backends(parser: argparse.ArgumentParser) -> None:
+    """Let ``--backend`` also name the baselines' scores; without it a run's system picks its default."""
+    from ..training.systems import SYSTEM_BACKENDS
+
+    for action in parser._actions:
+        if "--backend" in action.option_strings:
+            extra = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in (action.choices or [])]
+            action.choices = None if action.choices is None else [*action.choices, *extra]
+            action.default = None
+            action.help = (action.help or "") + "; baseline runs: ae_mse | ae_mahala (dcase_ae), logmel_knn"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -30,6 +43,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .run import evaluate_run
 
     options = dict(map(parse_key_value, args.option))
+    if args.backend is None:  # the run's system decides (kmeans for embedding runs)
+        from ..training.systems import default_backend
+        from .baselines import run_system
+
+        args.backend = default_backend(run_system(args.run))
+        print(f"scoring backend: {args.backend}")
     results = evaluate_run(
         args.run, backend=args.backend, data=args.data, ensemble=args.ensemble,
         backend_options=options, ground_truth_dir=args.ground_truth, batch_size=args.batch_size,
