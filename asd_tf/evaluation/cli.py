@@ -34,7 +34,7 @@ def _add_baseline_backends(parser: argparse.ArgumentParser) -> None:
             extra = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in (action.choices or [])]
             action.choices = None if action.choices is None else [*action.choices, *extra]
             action.default = None
-            action.help = (action.help or "") + "; baseline runs: ae_mse | ae_mahala (dcase_ae), logmel_knn"
+            action.help = (action.help or "") + "; dcase_ae runs: ae_mse (default) | ae_mahala; logmel_knn runs: logmel_knn"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -47,8 +47,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from ..training.systems import default_backend
         from .baselines import run_system
 
-        args.backend = default_backend(run_system(args.run))
-        print(f"scoring backend: {args.backend}")
+        system = run_system(args.run)
+        args.backend = default_backend(system)
+        if system != "embedding":
+            print(f"scoring backend: {args.backend} (the {system} system's default)")
     results = evaluate_run(
         args.run, backend=args.backend, data=args.data, ensemble=args.ensemble,
         backend_options=options, ground_truth_dir=args.ground_truth, batch_size=args.batch_size,

@@ -98,6 +98,7 @@ def _train_ae_member(cfg, options: dict[str, Any], clips: Sequence, member_dir: 
         raise DatasetError(f"{machine}: {n} frame windows leave nothing to train on after the validation split")
     order = np.random.default_rng(cfg.seed).permutation(n)
     x_val, x_train = x[order[:n_val]], x[order[n_val:]]
+    del x  # the split copies; keep one copy of the windows in memory
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_dcase_autoencoder(
