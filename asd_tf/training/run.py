@@ -221,6 +221,10 @@ def train(cfg: TrainConfig) -> Path:
     cfg.save(run_dir / artifacts.CONFIG_FILE)
 
     index, clips = select_training_clips(cfg)
+    if cfg.system != "embedding":  # the DCASE autoencoder / log-mel kNN baselines
+        from .baselines import train_baseline
+
+        return train_baseline(cfg, index, clips, run_dir)
     strategy = make_strategy(cfg.strategy)
     if cfg.labels == "individual":
         from ..data.labels import individual_groups
@@ -251,6 +255,10 @@ def format_train_summary(run_dir: Path) -> str:
     """One-screen summary of a finished training run."""
     run = artifacts.Run.open(run_dir)
     cfg = run.config
+    if cfg.system != "embedding":
+        from .baselines import format_baseline_summary
+
+        return format_baseline_summary(run_dir)
     summary = run.summary()
     lines = [
         f"run:       {run_dir}",
