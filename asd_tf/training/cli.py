@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..cli import parse_key_value
 from ..errors import ConfigError
@@ -56,11 +53,11 @@ def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
     settings minus the table metadata, and its ``backends``; any other YAML is a saved
     ``TrainConfig`` (backends ``None``). No file: ``({}, None)``.
     """
-    from ..training.config import TrainConfig
+    from ..training.config import TrainConfig, read_yaml
 
     if not path:
         return {}, None
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = read_yaml(path, "--config") or {}
     if isinstance(raw, dict) and "row" in raw:
         from ..experiments.configs import load_experiment
 
