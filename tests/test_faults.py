@@ -103,3 +103,84 @@ def test_missing_or_broken_config_file_is_a_one_line_cli_error(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert "bad.yaml" in err and "not valid YAML" in err and "\n" not in err
     assert not (tmp_path / "r").exists()  # nothing was created
+
+
+# ---------------------------------------------------------------------------
+# Exact resume after kills
+
+RESUME_RUN = dict(epochs=3, batch_size=8, max_train_clips=32)  # 4 steps per epoch
+
+
+def _env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0", **extra)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _train_killed_at(data: Path, run_dir: Path, moment: str) -> None:
+    """Train in a subprocess that SIGKILLs itself at ``moment`` (asd_tf.training.resume.fault_point)."""
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from conftest import train_tiny_run;"
+        f"train_tiny_run({str(data)!r}, {str(run_dir)!r}, **{RESUME_RUN!r})"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(ASD_TF_FAULT_AT=moment),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == -9, f"not killed at {moment}: rc {proc.returncode}\n{proc.stderr.decode()[-2000:]}"
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as fh:
+        fh.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _model_weights(run_dir: Path) -> dict[str, np.ndarray]:
+    """Every array of model.keras and head.keras (the zip holds model.weights.h5)."""
+    import zipfile
+
+    out = {}
+    for name in ("model.keras", "head.keras"):
+        with zipfile.ZipFile(run_dir / name) as zf:
+            target = run_dir.parent / f"{run_dir.name}_{name}.h5"
+            target.write_bytes(zf.read("model.weights.h5"))
+        out.update({f"{name}/{k}": v for k, v in _weights(target).items()})
+    return out
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    if not (run_dir / "logs" / "training.csv").exists():
+        return []
+    with open(run_dir / "logs" / "training.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_path):
+    from conftest import train_tiny_run
+
+    reference = Path(train_tiny_run(tiny_data, tmp_path / "reference", **RESUME_RUN))
+    run_dir = tmp_path / "killed"
+    # One run killed three times: after epoch 1 was saved, in the middle of epoch 2,
+    # and while the final model is written (after model.keras, before head.keras).
+    _train_killed_at(tiny_data, run_dir, "epoch_end:0")
+    assert [r["epoch"] for r in _rows(run_dir)] in ([], ["0"])  # the CSV follows the saved state
+    _train_killed_at(tiny_data, run_dir, "batch:1:1")
+    assert [r["epoch"] for r in _rows(run_dir)] == ["0"]
+    _train_killed_at(tiny_data, run_dir, "final_save")
+    assert (run_dir / "model.keras").exists() and not (run_dir / ".complete").exists()
+    assert (run_dir / "backup").exists()  # kept until .complete: no retraining from scratch
+    train_tiny_run(tiny_data, run_dir, **RESUME_RUN)
+
+    assert (run_dir / ".complete").exists() and not (run_dir / "backup").exists()
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epochs_run_this_call"] == 0  # the last call only saved the model
+    assert summary["final"] == json.loads((reference / "train_summary.json").read_text())["final"]
+    assert _rows(run_dir) == _rows(reference)  # each epoch once, same numbers
+    assert [r["epoch"] for r in _rows(run_dir)] == ["0", "1", "2"]
+    expected, got = _model_weights(reference), _model_weights(run_dir)
+    assert sorted(got) == sorted(expected) and len(got) > 20
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, DatasetError, RunError
 from ..io_utils import atomic_write_json, atomic_write_text
-from . import artifacts
+from . import artifacts, resume
 from .config import IDENTITY_KEYS, TrainConfig
 
 
@@ -94,7 +95,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     from ..data.labels import build_label_set
     from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
     from ..losses.registry import build_loss
-    from .callbacks import EpochWeights, ScaleGuardWarning, StopOnNonFiniteLoss
+    from .callbacks import ScaleGuardWarning, StopOnNonFiniteLoss
     from .head import LossHead
     from .trainer import ASDTrainer
 
@@ -120,11 +121,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     steps_per_epoch = sharded_steps(len(clips), batch_size, workers)
 
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
-    # Built before the global seed is set, as always: the shuffle order depends on it.
-    dataset = distribute_training_dataset(
-        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
-    )
-
+    # Every random stream starts from the seed here (model initialisation, the mixup
+    # generator, seed generators); the data order depends on (seed, epoch) only.
     keras.utils.set_random_seed(cfg.seed)
     # Layers take their dtype policy when they are built, so the global policy is
     # only needed up to here; it is restored even if building fails. Feature layers,
@@ -152,23 +150,34 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     logs_dir = member_dir / "logs"
     (member_dir / "checkpoints").mkdir(exist_ok=True)
     logs_dir.mkdir(exist_ok=True)
+    # Weights, optimizer, random streams and logs of the last finished epoch (exact resume).
+    resumed = resume.restore(trainer, member_dir, log=_say)
+    if resumed.source != "none" or (logs_dir / "training.csv").exists():
+        resume.write_training_csv(logs_dir / "training.csv", resumed.history)  # drop rows the state does not hold
+    first_epoch = min(resumed.epoch, cfg.epochs)
+    dataset = distribute_training_dataset(
+        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
+        epochs=(first_epoch, cfg.epochs),
+    )
+    saver = resume.SaveTrainingState(member_dir, resumed)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(member_dir / "backup"), delete_checkpoint=True),
         StopOnNonFiniteLoss(str(member_dir)),
         ScaleGuardWarning(loss_layer),
-        EpochWeights(str(member_dir / "checkpoints" / "last.weights.h5")),
-        keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=True),
+        saver,
         keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), write_graph=False, update_freq="epoch"),
     ]
     started = time.time()
-    history = trainer.fit(dataset, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
+    if first_epoch < cfg.epochs:
+        trainer.fit(dataset, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks, verbose=cfg.verbose)
     elapsed = time.time() - started
 
     _save_keras_atomic(embedding_model, member_dir / artifacts.MODEL_FILE)
+    resume.fault_point("final_save")
     head = LossHead(loss_layer, embedding_dim)
     head.build((None, embedding_dim))
     _save_keras_atomic(head, member_dir / artifacts.HEAD_FILE)
-    final = {k: float(v[-1]) for k, v in history.history.items() if v}
+    final = resume.final_logs(saver.history)
     summary = {
         "clips": len(clips),
         "classes": label_set.num_classes,
@@ -176,7 +185,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         "replicas": replicas,
         "steps_per_epoch": steps_per_epoch,
         "epochs": cfg.epochs,
-        "epochs_run_this_call": len(history.history.get("loss", [])),
+        "epochs_run_this_call": cfg.epochs - first_epoch,
         "seconds_this_call": round(elapsed, 2),
         "parameters": int(embedding_model.count_params()),
         "final": final,
@@ -184,7 +193,13 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     }
     atomic_write_json(member_dir / "train_summary.json", summary)
     atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    # Only now is the backup redundant: a kill before .complete resumes from it.
+    shutil.rmtree(member_dir / resume.BACKUP_DIR, ignore_errors=True)
     return summary
+
+
+def _say(message: str) -> None:
+    print(f"asd-tf train: {message}", file=sys.stderr, flush=True)
 
 
 def _accepts_label_mix(loss_name: str) -> bool:
