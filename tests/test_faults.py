@@ -158,10 +158,10 @@ def _rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_path):
+def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_path, reference_run):
     from conftest import train_tiny_run
 
-    reference = Path(train_tiny_run(tiny_data, tmp_path / "reference", **RESUME_RUN))
+    reference = reference_run
     run_dir = tmp_path / "killed"
     # One run killed three times: after epoch 1 was saved, in the middle of epoch 2,
     # and while the final model is written (after model.keras, before head.keras).
@@ -182,5 +182,38 @@ def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_pat
     assert [r["epoch"] for r in _rows(run_dir)] == ["0", "1", "2"]
     expected, got = _model_weights(reference), _model_weights(run_dir)
     assert sorted(got) == sorted(expected) and len(got) > 20
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_data, tmp_path_factory) -> Path:
+    from conftest import train_tiny_run
+
+    return Path(train_tiny_run(tiny_data, tmp_path_factory.mktemp("reference") / "run", **RESUME_RUN))
+
+
+def test_corrupt_backup_falls_back_to_the_last_checkpoint(tiny_data, tmp_path, reference_run, monkeypatch, capfd):
+    from conftest import train_tiny_run
+
+    from asd_tf.training.resume import InjectedFault
+
+    run_dir = tmp_path / "run"
+    # Stop right after the backup of epoch 2 was saved (checkpoints/ still hold epoch 1).
+    monkeypatch.setenv("ASD_TF_FAULT_AT", "raise:epoch_end:1")
+    with pytest.raises(InjectedFault):
+        train_tiny_run(tiny_data, run_dir, **RESUME_RUN)
+    monkeypatch.delenv("ASD_TF_FAULT_AT")
+    backup_weights = run_dir / "backup" / "epoch_2.weights.h5"
+    data = backup_weights.read_bytes()
+    backup_weights.write_bytes(data[: len(data) // 2])  # truncated, as by a full disk
+    capfd.readouterr()
+    train_tiny_run(tiny_data, run_dir, **RESUME_RUN)
+    err = capfd.readouterr().err
+    assert "backup" in err and "last.weights.h5" in err and "epoch 1" in err
+    # It redid epoch 2 from epoch 1's state and ended where the uninterrupted run did.
+    assert json.loads((run_dir / "train_summary.json").read_text())["epochs_run_this_call"] == 2
+    assert _rows(run_dir) == _rows(reference_run)
+    expected, got = _model_weights(reference_run), _model_weights(run_dir)
     for key in expected:
         np.testing.assert_array_equal(got[key], expected[key], err_msg=key)

@@ -105,7 +105,8 @@ def is_fast_wav(path: Union[str, os.PathLike], sample_rate: int) -> bool:
                     if not fmt_ok:
                         return False
                 elif cid == b"data":
-                    return fmt_ok and size >= 2
+                    # A truncated file (header size past the end) fails in decode_wav: leave it to soundfile.
+                    return fmt_ok and 2 <= size <= os.fstat(fh.fileno()).st_size - fh.tell()
                 else:
                     fh.seek(size + (size & 1), os.SEEK_CUR)  # chunks are word-aligned
     except OSError:

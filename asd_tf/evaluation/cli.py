@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
+    p.add_argument("--skip-bad", action="store_true", dest="skip_bad",
+                   help="leave out clips with unusable audio (listed in skipped_clips.json) instead of stopping")
     p.set_defaults(func=run_evaluate)
 
 
@@ -33,6 +35,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     results = evaluate_run(
         args.run, backend=args.backend, data=args.data, ensemble=args.ensemble,
         backend_options=options, ground_truth_dir=args.ground_truth, batch_size=args.batch_size,
+        skip_bad=args.skip_bad,
     )
     print(format_summary(results))
     return 0

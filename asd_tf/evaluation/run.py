@@ -91,6 +91,7 @@ def evaluate_run(
     ground_truth_dir: str | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Score the test split of a run's dataset, write submission files and metrics, return the results.
 
@@ -102,6 +103,8 @@ def evaluate_run(
         ensemble: further run directories whose scores are summed with this run's
             (the public code sums five models).
         ground_truth_dir: evaluator ground-truth CSVs for anonymised test files.
+        skip_bad: leave out clips with unusable audio (listed in ``skipped_clips.json``
+            of the evaluation folder) instead of stopping (:mod:`asd_tf.data.audit`).
     """
     from ..data.index import scan_dataset
     from ..evaluation.report import evaluate_scores, write_results
@@ -123,6 +126,16 @@ def evaluate_run(
         raise DatasetError(f"{root}: no test clips to score (expected <machine>/test/*.wav)")
     test_sections = {(c.machine, c.section) for c in test_clips}
     train_clips = [c for c in train_clips if (c.machine, c.section) in test_sections]
+    from ..data.audio import AudioConfig
+    from ..data.audit import check_clips
+
+    audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
+    checked, skipped = check_clips(train_clips + test_clips, audio, skip_bad=skip_bad or cfg.skip_bad,
+                                   progress=progress, warn=None)
+    if skipped:
+        keep = {id(c) for c in checked}
+        train_clips = [c for c in train_clips if id(c) in keep]
+        test_clips = [c for c in test_clips if id(c) in keep]
 
     runs = [run.directory, *[Path(r) for r in ensemble]]
     all_test, all_train = [], []
@@ -134,6 +147,10 @@ def evaluate_run(
     train_scores = ensemble_scores(all_train) if len(runs) > 1 else all_train[0]
 
     out_dir = evaluation_dir(run.directory, backend, len(runs) > 1)
+    if skipped:
+        from ..io_utils import atomic_write_json
+
+        atomic_write_json(out_dir / "skipped_clips.json", {"skipped": [b.to_json() for b in skipped]})
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
     results["backend"] = backend

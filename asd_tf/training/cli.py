@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help="backbone option")
     p.add_argument("--mixed-precision", action="store_true", default=None, dest="mixed_precision")
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
+    p.add_argument("--skip-bad", action="store_true", default=None, dest="skip_bad",
+                   help="leave out unusable clips (listed in RUN_DIR/skipped_clips.json) instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
     p.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
@@ -74,7 +76,7 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
     for field in (
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
-        "cache_dir", "mixed_precision", "jit",
+        "cache_dir", "mixed_precision", "jit", "skip_bad",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -122,7 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
         from ..evaluation.report import format_summary
 
         for backend in backends:
-            results = evaluate_run(run_dir, backend=backend)
+            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad)
             print(f"scoring backend: {backend}")
             print(format_summary(results))
     return 0

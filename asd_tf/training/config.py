@@ -74,6 +74,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit: bool = False
     cache_dir: str | None = None
+    skip_bad: bool = False  # leave unusable clips out (recorded in skipped_clips.json) instead of stopping
     verbose: int = _setting(1, min=0, max=2)
 
     def validate(self) -> "TrainConfig":

@@ -53,12 +53,23 @@ FAULT_ENV = "ASD_TF_FAULT_AT"
 STATE_VERSION = 1
 
 
+class InjectedFault(RuntimeError):
+    """Raised by :func:`fault_point` in ``raise:`` mode (tests that need no subprocess)."""
+
+
 def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``$ASD_TF_FAULT_AT == name`` (tests only; a no-op otherwise)."""
-    if os.environ.get(FAULT_ENV) == name:
+    """Test hook, a no-op unless ``$ASD_TF_FAULT_AT`` names this moment.
+
+    ``$ASD_TF_FAULT_AT == name``: SIGKILL this process (nothing runs after it);
+    ``== "raise:" + name``: raise :class:`InjectedFault` instead.
+    """
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted == name:
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+    elif wanted == "raise:" + name:
+        raise InjectedFault(f"injected fault at {name}")
 
 
 def _sha1(path: Path) -> str:

@@ -18,6 +18,9 @@ from . import artifacts, resume
 from .config import IDENTITY_KEYS, TrainConfig
 
 
+SKIPPED_FILE = "skipped_clips.json"
+
+
 def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
     """A run directory may only be resumed with the same identity settings."""
     path = run_dir / artifacts.CONFIG_FILE
@@ -34,8 +37,15 @@ def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
         )
 
 
-def select_training_clips(cfg: TrainConfig):
-    """Index ``cfg.data`` and return (index, training clips); test clips are never returned."""
+def select_training_clips(cfg: TrainConfig, skipped: list | None = None):
+    """Index ``cfg.data`` and return (index, training clips); test clips are never returned.
+
+    Every training clip's audio is checked first (:func:`asd_tf.data.audit.check_clips`):
+    unusable clips stop the run with all of them listed or, with ``cfg.skip_bad``, are
+    left out and appended to ``skipped``.
+    """
+    from ..data.audio import AudioConfig
+    from ..data.audit import check_clips
     from ..data.index import scan_dataset
 
     if not cfg.data:
@@ -44,6 +54,14 @@ def select_training_clips(cfg: TrainConfig):
     clips = [c for c in index.clips if c.split == "train"]
     if not clips:
         raise DatasetError(f"{cfg.data}: no training clips found (expected <machine>/train/*.wav)")
+    clips, bad = check_clips(
+        clips, AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples), skip_bad=cfg.skip_bad,
+        progress=cfg.verbose == 1, warn=_say, what="training clips",
+    )
+    if skipped is not None:
+        skipped.extend(bad)
+    if not clips:
+        raise DatasetError(f"{cfg.data}: no usable training clips left")
     if cfg.max_train_clips and len(clips) > cfg.max_train_clips:
         rng = np.random.default_rng(cfg.seed)
         keep = np.sort(rng.choice(len(clips), size=cfg.max_train_clips, replace=False))
@@ -231,7 +249,10 @@ def train(cfg: TrainConfig) -> Path:
         return run_dir
     cfg.save(run_dir / artifacts.CONFIG_FILE)
 
-    index, clips = select_training_clips(cfg)
+    skipped: list = []
+    index, clips = select_training_clips(cfg, skipped)
+    if skipped or (run_dir / SKIPPED_FILE).exists():
+        atomic_write_json(run_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     strategy = make_strategy(cfg.strategy)
     if cfg.labels == "individual":
         from ..data.labels import individual_groups
