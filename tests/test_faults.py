@@ -108,7 +108,7 @@ def test_missing_or_broken_config_file_is_a_one_line_cli_error(tmp_path, capsys)
 # ---------------------------------------------------------------------------
 # Exact resume after kills
 
-RESUME_RUN = dict(epochs=3, batch_size=8, max_train_clips=32)  # 4 steps per epoch
+RESUME_RUN = dict(epochs=2, batch_size=8, max_train_clips=32)  # 4 steps per epoch
 
 
 def _env(**extra: str) -> dict:
@@ -179,7 +179,7 @@ def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_pat
     assert summary["epochs_run_this_call"] == 0  # the last call only saved the model
     assert summary["final"] == json.loads((reference / "train_summary.json").read_text())["final"]
     assert _rows(run_dir) == _rows(reference)  # each epoch once, same numbers
-    assert [r["epoch"] for r in _rows(run_dir)] == ["0", "1", "2"]
+    assert [r["epoch"] for r in _rows(run_dir)] == ["0", "1"]
     expected, got = _model_weights(reference), _model_weights(run_dir)
     assert sorted(got) == sorted(expected) and len(got) > 20
     for key in expected:
@@ -212,8 +212,209 @@ def test_corrupt_backup_falls_back_to_the_last_checkpoint(tiny_data, tmp_path, r
     err = capfd.readouterr().err
     assert "backup" in err and "last.weights.h5" in err and "epoch 1" in err
     # It redid epoch 2 from epoch 1's state and ended where the uninterrupted run did.
-    assert json.loads((run_dir / "train_summary.json").read_text())["epochs_run_this_call"] == 2
+    assert json.loads((run_dir / "train_summary.json").read_text())["epochs_run_this_call"] == 1
     assert _rows(run_dir) == _rows(reference_run)
     expected, got = _model_weights(reference_run), _model_weights(run_dir)
     for key in expected:
         np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+
+# ---------------------------------------------------------------------------
+# Bad audio: checked before anything is built
+
+def _spoil(data_dir: Path) -> dict[str, Path]:
+    """Four unusable training clips of different kinds in a copy of the tiny set (names stay valid)."""
+    import soundfile as sf
+
+    clips = sorted((data_dir / "fan" / "train").glob("*.wav"))
+    cut, nan, empty, text = clips[0], clips[1], clips[2], clips[3]
+    raw = cut.read_bytes()
+    cut.write_bytes(raw[: len(raw) // 2])  # header still declares the full data chunk
+    sf.write(str(nan), np.full(16000, np.nan, "float32"), 16000, subtype="FLOAT")
+    empty.write_bytes(b"")
+    text.write_text("not audio, just text\n")
+    return {"truncated": cut, "NaN": nan, "empty file": empty, "not an audio file": text}
+
+
+@pytest.fixture
+def spoiled_data(tiny_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    return data, _spoil(data)
+
+
+def test_bad_audio_stops_training_before_the_model_is_built_naming_every_clip(spoiled_data, tmp_path, capsys):
+    from asd_tf.cli import main
+
+    data, spoiled = spoiled_data
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "16",
+            "--num-samples", str(TINY_SAMPLES), "--quiet", "--no-evaluate"]
+    for key, value in TINY_MODEL.items():
+        argv += ["--model-option", f"{key}={json.dumps(value)}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "4 of" in err and "--skip-bad" in err
+    for problem, path in spoiled.items():
+        line = next(l for l in err.splitlines() if str(path) in l)
+        assert problem in line, line
+    assert not (out / "model.keras").exists() and not (out / "checkpoints").exists()
+
+    # --skip-bad: trains on the rest and records what it left out.
+    assert main(argv + ["--skip-bad", "--max-train-clips", "16", "--batch-size", "8"]) == 0
+    skipped = json.loads((out / "skipped_clips.json").read_text())["skipped"]
+    assert sorted(s["path"] for s in skipped) == sorted(str(p) for p in spoiled.values())
+    assert {s["path"]: s["problem"] for s in skipped}[str(spoiled["empty file"])] == "empty file (0 bytes)"
+    assert (out / ".complete").exists()
+
+
+def test_evaluate_checks_audio_and_skip_bad_records_the_clips(spoiled_data, reference_run, tmp_path):
+    import shutil
+
+    from asd_tf.evaluation.run import evaluate_run
+    from asd_tf.errors import AudioError
+
+    data, spoiled = spoiled_data
+    test_clip = sorted((data / "valve" / "test").glob("*.wav"))[0]
+    test_clip.write_bytes(test_clip.read_bytes()[:100])  # cut inside the data chunk
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run, run_dir)  # the shared run stays as it is
+    with pytest.raises(AudioError) as info:
+        evaluate_run(run_dir, data=str(data), progress=False)
+    message = str(info.value)
+    assert str(test_clip) in message and "truncated" in message
+    assert all(str(p) in message for p in spoiled.values())  # every bad clip, train split included
+    assert not (run_dir / "results.json").exists()
+    results = evaluate_run(run_dir, data=str(data), progress=False, skip_bad=True)
+    skipped = json.loads((run_dir / "skipped_clips.json").read_text())["skipped"]
+    assert sorted(s["path"] for s in skipped) == sorted(map(str, [test_clip, *spoiled.values()]))
+    assert 0.0 <= results["official_score"] <= 1.0
+
+
+def test_index_does_not_count_empty_or_text_files_as_clips(spoiled_data, capsys):
+    from asd_tf.cli import main
+
+    data, spoiled = spoiled_data
+    n_files = sum(1 for _ in data.glob("*/*/*.wav"))
+    assert main(["index", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert all(str(p) in err for p in spoiled.values())
+    assert main(["index", str(data), "--skip-bad"]) == 0
+    captured = capsys.readouterr()
+    assert f"{n_files - 4} clips in" in captured.out
+    assert "4 file(s) skipped" in captured.err and "empty file (0 bytes)" in captured.err
+
+
+def test_short_clips_and_long_inputs_are_warned_once_each(tmp_path, make_wav):
+    from asd_tf.data.audio import AudioConfig
+    from asd_tf.data.audit import audit_clips
+
+    full = make_wav(tmp_path / "full.wav", np.zeros(16000))
+    half = make_wav(tmp_path / "half.wav", np.zeros(8000))
+    tiny = make_wav(tmp_path / "tiny.wav", np.zeros(800))  # 5 % of the input: not a usable input
+    report = audit_clips([full, half, tiny], AudioConfig(num_samples=16000))
+    assert [b.path for b in report.bad] == [str(tiny)] and "too short" in report.bad[0].problem
+    assert len(report.warnings) == 1 and "1 clip(s)" in report.warnings[0] and str(half) in report.warnings[0]
+    report = audit_clips([full, half], AudioConfig(num_samples=32000))
+    assert len(report.warnings) == 1 and "longer than every clip" in report.warnings[0]
+    assert "--num-samples 16000" in report.warnings[0]
+    assert audit_clips([full], AudioConfig(num_samples=16000)).warnings == []
+
+
+def test_truncated_wav_is_detected_from_its_header(tmp_path, make_wav):
+    from asd_tf.data.audit import wav_truncation
+    from asd_tf.data.pipeline import is_fast_wav
+
+    path = make_wav(tmp_path / "a.wav", np.zeros(1000))
+    assert wav_truncation(str(path)) is None and is_fast_wav(path, 16000)
+    path.write_bytes(path.read_bytes()[:1044])  # 44-byte header + 1000 of 2000 data bytes
+    assert wav_truncation(str(path)) == "truncated: the WAV header declares 2000 bytes of audio, the file holds 1000"
+    assert not is_fast_wav(path, 16000)  # never handed to decode_wav
+
+
+# ---------------------------------------------------------------------------
+# One writer per run directory; corrupt files
+
+def test_second_writer_is_refused_naming_the_first(tiny_data, tmp_path):
+    from conftest import train_tiny_run
+
+    from asd_tf.errors import RunError
+    from asd_tf.training.artifacts import run_lock
+
+    run_dir = tmp_path / "run"
+    with run_lock(run_dir):  # as if another `asd-tf train` were running into run_dir
+        with pytest.raises(RunError) as info:
+            train_tiny_run(tiny_data, run_dir, **RESUME_RUN)
+        assert str(run_dir) in str(info.value) and f"pid {os.getpid()}" in str(info.value)
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]  # the second wrote nothing
+    with run_lock(run_dir):  # released with its holder
+        pass
+
+
+def test_corrupt_model_file_is_named_and_recovered_without_retraining(
+    tiny_data, tmp_path, reference_run, monkeypatch, capfd
+):
+    import shutil
+
+    from conftest import train_tiny_run
+
+    from asd_tf.errors import RunError
+    from asd_tf.training.artifacts import Run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run, run_dir)
+    model = run_dir / "model.keras"
+    model.write_bytes(model.read_bytes()[:5000])
+    with pytest.raises(RunError) as info:
+        Run.open(run_dir).members()[0].load_model()
+    message = str(info.value)
+    assert str(model) in message and "corrupt" in message and ".complete" in message
+    # The recovery the message gives: delete model.keras and .complete, rerun the command
+    # (here from another working directory, with relative paths).
+    model.unlink()
+    (run_dir / ".complete").unlink()
+    monkeypatch.chdir(tmp_path)
+    train_tiny_run(os.path.relpath(tiny_data), Path("run"), **RESUME_RUN)
+    assert json.loads((run_dir / "train_summary.json").read_text())["epochs_run_this_call"] == 0
+    expected, got = _model_weights(reference_run), _model_weights(run_dir)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    import yaml
+
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["data"] == str(tiny_data.resolve()) and saved["out"] == str(run_dir.resolve())
+
+
+def test_truncated_embeddings_cache_is_recomputed(reference_run, tiny_data, tmp_path, capfd):
+    from asd_tf.data.audio import AudioConfig
+    from asd_tf.data.index import scan_dataset
+    from asd_tf.scoring.embeddings import cached_embeddings
+    from asd_tf.training.artifacts import Run
+
+    member = Run.open(reference_run).members()[0]
+    model = member.load_model()
+    clips = scan_dataset(tiny_data).clips[:3]
+    audio = AudioConfig(num_samples=TINY_SAMPLES)
+    first = cached_embeddings(model, member.model_path, clips, audio, tmp_path, progress=False)
+    (cache,) = tmp_path.glob("*.npy")
+    cache.write_bytes(cache.read_bytes()[:100])
+    capfd.readouterr()
+    again = cached_embeddings(model, member.model_path, clips, audio, tmp_path, progress=False)
+    assert str(cache) in capfd.readouterr().err
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(np.load(cache), first)  # rewritten whole
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
+    from asd_tf.io_utils import atomic_write_json
+
+    old = os.umask(umask)
+    try:
+        path = atomic_write_json(tmp_path / "results.json", {"auc": 0.5})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+    assert json.loads(path.read_text()) == {"auc": 0.5}

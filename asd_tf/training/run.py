@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -243,7 +244,20 @@ def train(cfg: TrainConfig) -> Path:
     # Multi-worker training: only the chief writes the run directory; every other worker
     # keeps its own (identical) checkpoints and backup, so a killed run resumes on all.
     run_dir = Path(cfg.out) if is_chief else Path(cfg.out) / artifacts.WORKERS_DIR / task
+    # Absolute paths: the run is evaluated and resumed from any working directory.
+    cfg = dataclasses.replace(
+        cfg, data=os.path.abspath(cfg.data) if cfg.data else cfg.data, out=os.path.abspath(cfg.out),
+        cache_dir=os.path.abspath(cfg.cache_dir) if cfg.cache_dir else cfg.cache_dir,
+    )
     _check_resumable(cfg, run_dir)
+    with artifacts.run_lock(run_dir):
+        return _train_locked(cfg, run_dir)
+
+
+def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
+    """:func:`train` while this process holds the run directory's lock."""
+    from ..distribute import make_strategy
+
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / artifacts.COMPLETE_FILE).exists():
         return run_dir
