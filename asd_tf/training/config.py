@@ -275,7 +275,7 @@ def _check_rules(key: str, value: Any, rules: Any) -> None:
     if "choices" in rules:
         allowed = _choices(rules["choices"])
         if value not in allowed:
-            raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(allowed)}")
+            raise ConfigError(f"unknown {key} {value!r}; choose one of {', '.join(allowed)}")
     if "min" in rules and value < rules["min"]:
         raise ConfigError(f"{key}: must be >= {rules['min']}, got {value!r}")
     if "max" in rules and value > rules["max"]:
