@@ -286,8 +286,9 @@ def make_dataset(
 
     if target is None and epochs is not None:
         # Each epoch's first steps * B positions of its own permutation: batches never straddle epochs.
-        order = [np.random.default_rng([seed, e]).permutation(len(paths))[: steps * batch_size] for e in range(first, end)]
-        order = np.concatenate(order) if order else np.zeros(0, np.int64)
+        perms = [np.random.default_rng([seed, e]).permutation(len(paths))[: steps * batch_size]
+                 for e in range(first, end)]
+        order = np.concatenate(perms) if perms else np.zeros(0, np.int64)
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths)[order], fast[order], label_arr[order]))
         ds = ds.map(lambda p, f, y: (decode(p, f), y), num_parallel_calls=autotune, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=True)

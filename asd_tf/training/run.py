@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError, DatasetError, RunError
 from ..io_utils import atomic_write_json, atomic_write_text
-from . import artifacts, resume
+from . import artifacts
 from .config import IDENTITY_KEYS, TrainConfig
 
 
@@ -114,6 +114,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     from ..data.labels import build_label_set
     from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
     from ..losses.registry import build_loss
+    from . import resume
     from .callbacks import ScaleGuardWarning, StopOnNonFiniteLoss
     from .head import LossHead
     from .trainer import ASDTrainer
