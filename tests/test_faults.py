@@ -418,3 +418,32 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == mode
     assert json.loads(path.read_text()) == {"auc": 0.5}
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_each_epochs_data_order_depends_on_seed_and_epoch_only(tmp_path, make_wav, cached):
+    from asd_tf.data.audio import AudioConfig
+    from asd_tf.data.pipeline import make_dataset
+    from asd_tf.data.records import ClipRecord
+
+    clips = []
+    for i in range(10):
+        path = make_wav(tmp_path / "fan" / "train" / f"section_00_source_train_normal_{i:04d}_a_1.wav",
+                        np.full(400, i / 20.0))
+        clips.append(ClipRecord(path=str(path), dataset="dcase2022", machine="fan", section="00", domain="source",
+                                split="train", label="normal", attributes="a_1", attribute_pairs=(("a", "1"),)))
+    audio = AudioConfig(num_samples=400)
+    cache = str(tmp_path / "cache") if cached else None
+
+    def order(first: int, end: int) -> list[list[int]]:
+        ds = make_dataset(clips, audio, labels=np.arange(10), batch_size=4, shuffle=True, seed=3,
+                          drop_remainder=True, epochs=(first, end), cache_dir=cache)
+        labels = np.concatenate([y.numpy() for _, y in ds])
+        return [labels[i:i + 8].tolist() for i in range(0, len(labels), 8)]
+
+    full = order(0, 3)
+    assert len(full) == 3 and all(len(set(e)) == 8 for e in full)  # 2 batches of 4 distinct clips per epoch
+    assert full[0] != full[1] != full[2]  # reshuffled every epoch
+    assert order(1, 3) == full[1:] and order(2, 3) == full[2:]  # a resumed epoch sees the same order
+    if not cached:  # a full permutation drawn from default_rng([seed, epoch]), first steps * B kept
+        assert full == [np.random.default_rng([3, e]).permutation(10)[:8].tolist() for e in range(3)]
