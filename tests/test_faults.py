@@ -260,7 +260,7 @@ def test_bad_audio_stops_training_before_the_model_is_built_naming_every_clip(sp
     for problem, path in spoiled.items():
         line = next(l for l in err.splitlines() if str(path) in l)
         assert problem in line, line
-    assert not (out / "model.keras").exists() and not (out / "checkpoints").exists()
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no config, nothing built
 
     # --skip-bad: trains on the rest and records what it left out.
     assert main(argv + ["--skip-bad", "--max-train-clips", "16", "--batch-size", "8"]) == 0
@@ -422,6 +422,8 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
 
 @pytest.mark.parametrize("cached", [False, True])
 def test_each_epochs_data_order_depends_on_seed_and_epoch_only(tmp_path, make_wav, cached):
+    import tensorflow as tf
+
     from asd_tf.data.audio import AudioConfig
     from asd_tf.data.pipeline import make_dataset
     from asd_tf.data.records import ClipRecord
@@ -441,6 +443,7 @@ def test_each_epochs_data_order_depends_on_seed_and_epoch_only(tmp_path, make_wa
         labels = np.concatenate([y.numpy() for _, y in ds])
         return [labels[i:i + 8].tolist() for i in range(0, len(labels), 8)]
 
+    tf.random.set_seed(5)  # as training sets it
     full = order(0, 3)
     assert len(full) == 3 and all(len(set(e)) == 8 for e in full)  # 2 batches of 4 distinct clips per epoch
     assert full[0] != full[1] != full[2]  # reshuffled every epoch

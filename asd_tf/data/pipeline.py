@@ -309,14 +309,12 @@ def make_dataset(
         ds = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(label_arr)))
         if epochs is not None:
             buf = shuffle_buffer or min(len(paths), DEFAULT_CACHE_SHUFFLE_BUFFER)
-            pairs = ds
-
-            def one_epoch(e):
-                return pairs.shuffle(buf, seed=tf.constant(seed, tf.int64) * 1000003 + e).batch(
-                    batch_size, drop_remainder=True)
-
-            ds = tf.data.Dataset.range(first, end).flat_map(one_epoch)
-            ds = ds.apply(tf.data.experimental.assert_cardinality((end - first) * steps))
+            # One dataset per epoch with a Python-int seed (a tensor seed breaks under a global TF seed).
+            per_epoch = [ds.shuffle(buf, seed=seed * 1000003 + e).batch(batch_size, drop_remainder=True)
+                         for e in range(first, end)]
+            ds = per_epoch[0] if per_epoch else ds.take(0).batch(batch_size, drop_remainder=True)
+            for more in per_epoch[1:]:
+                ds = ds.concatenate(more)
             return ds.prefetch(autotune)
         if shuffle:
             buf = shuffle_buffer or min(len(paths), DEFAULT_CACHE_SHUFFLE_BUFFER)

@@ -262,10 +262,9 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / artifacts.COMPLETE_FILE).exists():
         return run_dir
-    cfg.save(run_dir / artifacts.CONFIG_FILE)
-
     skipped: list = []
-    index, clips = select_training_clips(cfg, skipped)
+    index, clips = select_training_clips(cfg, skipped)  # before config.yaml: bad data leave no run behind
+    cfg.save(run_dir / artifacts.CONFIG_FILE)
     if skipped or (run_dir / SKIPPED_FILE).exists():
         atomic_write_json(run_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     strategy = make_strategy(cfg.strategy)
