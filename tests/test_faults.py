@@ -158,15 +158,21 @@ def _rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_path, reference_run):
+def test_killed_training_resumes_to_the_same_weights_and_logs(tiny_data, tmp_path, reference_run, monkeypatch):
     from conftest import train_tiny_run
+
+    from asd_tf.training.resume import InjectedFault
 
     reference = reference_run
     run_dir = tmp_path / "killed"
-    # One run killed three times: after epoch 1 was saved, in the middle of epoch 2,
-    # and while the final model is written (after model.keras, before head.keras).
-    _train_killed_at(tiny_data, run_dir, "epoch_end:0")
-    assert [r["epoch"] for r in _rows(run_dir)] in ([], ["0"])  # the CSV follows the saved state
+    # One run stopped three times: between epochs (after epoch 1's state was saved, before
+    # its CSV row; in-process, as nothing runs between the two), then SIGKILLed in the
+    # middle of epoch 2 and while the final model is written (after model.keras, before head.keras).
+    monkeypatch.setenv("ASD_TF_FAULT_AT", "raise:epoch_end:0")
+    with pytest.raises(InjectedFault):
+        train_tiny_run(tiny_data, run_dir, **RESUME_RUN)
+    monkeypatch.delenv("ASD_TF_FAULT_AT")
+    assert _rows(run_dir) == []  # the CSV row follows the saved state
     _train_killed_at(tiny_data, run_dir, "batch:1:1")
     assert [r["epoch"] for r in _rows(run_dir)] == ["0"]
     _train_killed_at(tiny_data, run_dir, "final_save")
