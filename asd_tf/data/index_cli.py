@@ -40,21 +40,26 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     index = scan_dataset(
         args.directory, ground_truth_dir=args.ground_truth, skip_bad=args.skip_bad, dataset=args.dataset
     )
+    # A zero-byte, text or truncated ".wav" is not a clip: checked like train and evaluate do.
+    from .audit import check_clips
+
+    clips, bad = check_clips(index.clips, None, skip_bad=args.skip_bad, progress=not args.json, what="clips")
+    skipped = list(index.skipped) + [(b.path, b.problem) for b in bad]
     if args.json:
-        for clip in index.clips:
+        for clip in clips:
             out.write(json.dumps(clip.to_json(), ensure_ascii=False) + "\n")
     else:
-        rows = count_table(index.clips)
+        rows = count_table(clips)
         out.write(format_table(rows) + "\n")
-        out.write(f"{len(index.clips)} clips in {index.root} (dataset: {index.dataset})\n")
+        out.write(f"{len(clips)} clips in {index.root} (dataset: {index.dataset})\n")
     for line in supplemental_summary(index.supplemental):
         (err if args.json else out).write(line + "\n")
     for note in index.notes:
         err.write(f"asd-tf index: note: {note}\n")
-    for path, problem in index.skipped:
+    for path, problem in skipped:
         err.write(f"asd-tf index: skipped {path}: {problem}\n")
-    if index.skipped:
-        err.write(f"asd-tf index: {len(index.skipped)} file(s) skipped\n")
+    if skipped:
+        err.write(f"asd-tf index: {len(skipped)} file(s) skipped\n")
     return 0
 
 
@@ -71,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per clip and line")
     p.add_argument("--ground-truth", metavar="DIR", default=None,
                    help="folder with ground_truth_data/ and ground_truth_domain/ CSVs")
-    p.add_argument("--skip-bad", action="store_true", help="skip files with unknown names instead of failing")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip files with unknown names or unusable audio instead of failing")
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="force the layout family of section_XX names (default: from folder names)")
     p.set_defaults(func=run)

@@ -105,7 +105,8 @@ def is_fast_wav(path: Union[str, os.PathLike], sample_rate: int) -> bool:
                     if not fmt_ok:
                         return False
                 elif cid == b"data":
-                    return fmt_ok and size >= 2
+                    # A truncated file (header size past the end) fails in decode_wav: leave it to soundfile.
+                    return fmt_ok and 2 <= size <= os.fstat(fh.fileno()).st_size - fh.tell()
                 else:
                     fh.seek(size + (size & 1), os.SEEK_CUR)  # chunks are word-aligned
     except OSError:
@@ -233,6 +234,7 @@ def make_dataset(
     drop_remainder: bool = False,
     shuffle_buffer: Optional[int] = None,
     backend: str = "auto",
+    epochs: Optional[tuple[int, int]] = None,
 ) -> "tf.data.Dataset":
     """Batched ``(waveform float32 [B, num_samples], label int32 [B])`` dataset.
 
@@ -242,6 +244,13 @@ def make_dataset(
     in-graph WAV decoding where possible) or ``"python"`` (``load_audio`` for
     every clip). ``shuffle_buffer``: clips held for shuffling (default: all
     paths without a cache; 256 decoded clips with a cache).
+
+    ``epochs=(first, end)`` (training; needs ``shuffle`` and ``drop_remainder``):
+    the batches of epochs ``first .. end - 1`` one after the other, each epoch
+    in an order seeded by ``(seed, epoch)`` alone, so that a run resumed at
+    epoch ``first`` sees the order an uninterrupted run saw (``asd_tf.training.resume``).
+    Without a cache each epoch is a full permutation ``default_rng([seed, epoch])``;
+    with one, a bounded shuffle seeded ``seed * 1000003 + epoch`` (plus TF's global seed).
     """
     import tensorflow as tf
 
@@ -254,6 +263,11 @@ def make_dataset(
         raise ConfigError(f"backend must be 'auto' or 'python', got {backend!r}")
     label_arr = _label_array(clips, labels)
     paths = [os.path.abspath(c.path) for c in clips]
+    if epochs is not None:
+        first, end = (int(e) for e in epochs)
+        if not (shuffle and drop_remainder) or not 0 <= first <= end:
+            raise ConfigError(f"make_dataset: epochs={epochs} needs shuffle, drop_remainder and 0 <= first <= end")
+        steps = len(paths) // batch_size
 
     if backend == "auto":
         fast = np.array([is_fast_wav(p, config.sample_rate) for p in paths], dtype=bool)
@@ -270,6 +284,15 @@ def make_dataset(
     if target is not None and not prepare_cache(target):
         target = None
 
+    if target is None and epochs is not None:
+        # Each epoch's first steps * B positions of its own permutation: batches never straddle epochs.
+        perms = [np.random.default_rng([seed, e]).permutation(len(paths))[: steps * batch_size]
+                 for e in range(first, end)]
+        order = np.concatenate(perms) if perms else np.zeros(0, np.int64)
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths)[order], fast[order], label_arr[order]))
+        ds = ds.map(lambda p, f, y: (decode(p, f), y), num_parallel_calls=autotune, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=True)
+        return ds.prefetch(autotune)
     if target is None:
         ds = tf.data.Dataset.from_tensor_slices((paths, fast, label_arr))
         if shuffle:
@@ -284,6 +307,15 @@ def make_dataset(
             decode, num_parallel_calls=autotune, deterministic=True
         ).cache(str(target))
         ds = tf.data.Dataset.zip((waves, tf.data.Dataset.from_tensor_slices(label_arr)))
+        if epochs is not None:
+            buf = shuffle_buffer or min(len(paths), DEFAULT_CACHE_SHUFFLE_BUFFER)
+            # One dataset per epoch with a Python-int seed (a tensor seed breaks under a global TF seed).
+            per_epoch = [ds.shuffle(buf, seed=seed * 1000003 + e).batch(batch_size, drop_remainder=True)
+                         for e in range(first, end)]
+            ds = per_epoch[0] if per_epoch else ds.take(0).batch(batch_size, drop_remainder=True)
+            for more in per_epoch[1:]:
+                ds = ds.concatenate(more)
+            return ds.prefetch(autotune)
         if shuffle:
             buf = shuffle_buffer or min(len(paths), DEFAULT_CACHE_SHUFFLE_BUFFER)
             ds = ds.shuffle(buf, seed=seed, reshuffle_each_iteration=True)

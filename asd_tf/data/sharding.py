@@ -123,6 +123,7 @@ def make_sharded_dataset(
     cache_dir: Union[str, os.PathLike, None] = None,
     shuffle_buffer: Optional[int] = None,
     backend: str = "auto",
+    epochs: Optional[tuple[int, int]] = None,
 ) -> "tf.data.Dataset":
     """The dataset of input pipeline ``input_context.input_pipeline_id``: its share, per-replica batches.
 
@@ -154,11 +155,12 @@ def make_sharded_dataset(
     share_labels = None if label_arr is None else np.asarray(shard_clips(label_arr, k, i))
     ds = make_dataset(
         share, config, labels=share_labels, batch_size=local_batch, shuffle=shuffle, seed=seed + i,
-        cache_dir=cache_dir, drop_remainder=True, shuffle_buffer=shuffle_buffer, backend=backend,
+        cache_dir=cache_dir, drop_remainder=True, shuffle_buffer=shuffle_buffer, backend=backend, epochs=epochs,
     )
     if per_replica != local_batch:  # several local replicas: consecutive slices of the worker's batch
+        n_epochs = 1 if epochs is None else epochs[1] - epochs[0]
         ds = ds.rebatch(per_replica, drop_remainder=True)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(steps * (local_batch // per_replica)))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(n_epochs * steps * (local_batch // per_replica)))
     return ds
 
 
@@ -173,6 +175,7 @@ def distribute_training_dataset(
     cache_dir: Union[str, os.PathLike, None] = None,
     shuffle_buffer: Optional[int] = None,
     backend: str = "auto",
+    epochs: Optional[tuple[int, int]] = None,
 ):
     """Training input for ``strategy``: sharded by file over workers, unchanged for one worker.
 
@@ -189,13 +192,14 @@ def distribute_training_dataset(
         return make_dataset(
             clips, config, labels=labels, batch_size=global_batch_size, shuffle=shuffle, seed=seed,
             cache_dir=cache_dir, drop_remainder=True, shuffle_buffer=shuffle_buffer, backend=backend,
+            epochs=epochs,
         )
     clips = list(clips)
 
     def dataset_fn(input_context):
         return make_sharded_dataset(
             clips, input_context, global_batch_size, config, labels=labels, shuffle=shuffle, seed=seed,
-            cache_dir=cache_dir, shuffle_buffer=shuffle_buffer, backend=backend,
+            cache_dir=cache_dir, shuffle_buffer=shuffle_buffer, backend=backend, epochs=epochs,
         )
 
     return strategy.distribute_datasets_from_function(dataset_fn)

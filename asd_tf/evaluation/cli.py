@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "variant=difference; BACKEND.KEY=VALUE (e.g. density.k=4) for one backend only")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
     _add_baseline_backends(p)
+    p.add_argument("--skip-bad", action="store_true", dest="skip_bad",
+                   help="leave out clips with unusable audio (listed in skipped_clips.json) instead of stopping")
     p.set_defaults(func=run_evaluate)
 
 
@@ -68,7 +70,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         results = evaluate_run(
             args.run, backend=group if args.combine else group[0], data=args.data, ensemble=args.ensemble,
             backend_options=options if args.combine else split[group[0]], ground_truth_dir=args.ground_truth,
-            batch_size=args.batch_size, combine=args.combine or "sum",
+            batch_size=args.batch_size, combine=args.combine or "sum", skip_bad=args.skip_bad,
         )
         if len(groups) > 1 or args.combine:
             print(f"scoring backend: {results['backend']}" + (f" ({args.combine})" if args.combine else ""))

@@ -154,6 +154,7 @@ def evaluate_run(
     batch_size: int = 64,
     progress: bool = True,
     combine: str = "sum",
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Score the test split of a run's dataset, write submission files and metrics, return the results.
 
@@ -170,6 +171,8 @@ def evaluate_run(
         combine: how the members (every run x every backend) are combined:
             ``"sum"`` (plain sum, the reference code) or ``"zscore"`` (each member
             standardised per section on its training scores, then summed).
+        skip_bad: leave out clips with unusable audio (listed in ``skipped_clips.json``
+            of the evaluation folder) instead of stopping (:mod:`asd_tf.data.audit`).
     """
     from ..data.index import scan_dataset
     from ..evaluation.report import evaluate_scores, write_results
@@ -197,6 +200,17 @@ def evaluate_run(
         raise DatasetError(f"{root}: no test clips to score (expected <machine>/test/*.wav)")
     test_sections = {(c.machine, c.section) for c in test_clips}
     train_clips = [c for c in train_clips if (c.machine, c.section) in test_sections]
+    from ..data.audio import AudioConfig
+    from ..data.audit import check_clips
+
+    # The baselines read whole clips (num_samples only caps them): no input-length checks for them.
+    audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples) if cfg.system == "embedding" else None
+    checked, skipped = check_clips(train_clips + test_clips, audio, skip_bad=skip_bad or cfg.skip_bad,
+                                   progress=progress, warn=None)
+    if skipped:
+        keep = {id(c) for c in checked}
+        train_clips = [c for c in train_clips if id(c) in keep]
+        test_clips = [c for c in test_clips if id(c) in keep]
 
     runs = [run.directory, *[Path(r) for r in ensemble]]
     members = []  # (test, train) scores of every run x backend
@@ -209,6 +223,10 @@ def evaluate_run(
         test_scores, train_scores = combine_scores(members, test_clips, train_clips, combine)
 
     out_dir = evaluation_dir(run.directory, backends, len(runs) > 1, combine, backend_options)
+    if skipped:
+        from ..io_utils import atomic_write_json
+
+        atomic_write_json(out_dir / "skipped_clips.json", {"skipped": [b.to_json() for b in skipped]})
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
     results["backend"] = "+".join(backends)

@@ -68,9 +68,16 @@ def cached_embeddings(
     key = hashlib.sha1((file_digest(model_path) + clips_fingerprint(clips, audio_config)).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{key}.npy"
     if path.exists():
-        cached = np.load(path)
-        if cached.shape[0] == len(clips):
-            return cached
+        try:
+            cached = np.load(path)
+        except (ValueError, OSError, EOFError) as exc:  # truncated or overwritten: recompute, never fail
+            import sys
+
+            print(f"asd-tf: {path}: unreadable embeddings cache ({type(exc).__name__}); recomputing",
+                  file=sys.stderr, flush=True)
+        else:
+            if cached.ndim == 2 and cached.shape[0] == len(clips):
+                return cached
     embeddings = extract_embeddings(model, clips, audio_config, batch_size, progress, description)
     atomic_save_npy(path, embeddings)
     return embeddings

@@ -11,6 +11,8 @@ Layout of ``RUN_DIR`` (one model)::
     logs/training.csv      per-epoch loss, scale, intra/inter-class compactness
     logs/tensorboard/
     train_summary.json
+    skipped_clips.json     clips left out by --skip-bad, with their problem (only with --skip-bad)
+    .lock                  held (fcntl) by the one process training into the directory
     .complete              written last: training finished
 
 With ``labels: individual`` every machine x section gets its own model in
@@ -22,7 +24,11 @@ writes the same files (the same model: training is synchronous) to
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +40,59 @@ HEAD_FILE = "head.keras"
 CONFIG_FILE = "config.yaml"
 LABELS_FILE = "label_set.json"
 COMPLETE_FILE = ".complete"
+LOCK_FILE = ".lock"
 MEMBERS_DIR = "members"
 WORKERS_DIR = ".workers"
 
 
 def member_dirname(machine: str, section: str) -> str:
     return f"{machine}_section_{section}"
+
+
+@contextlib.contextmanager
+def run_lock(directory: Path):
+    """Hold an exclusive lock on ``directory/.lock`` (fcntl) while the block runs: one writer per run.
+
+    A second process gets a RunError naming the holder (host and pid, written
+    into the lock file). The lock goes with the process, so a killed run never
+    leaves a stale one.
+    """
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            who = f"pid {holder[1]} on {holder[0]}" if len(holder) >= 2 else "another process"
+            raise RunError(
+                f"{directory}: another asd-tf process ({who}) is training into this run directory; "
+                "wait for it to finish (rerun the same command afterwards to resume) or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _load_keras_file(path: Path, what: str):
+    """``keras.saving.load_model(path, safe_mode=True)``; RunError naming the file if it is corrupt."""
+    import keras
+
+    recover = (
+        f"delete it and {path.parent / COMPLETE_FILE}, then rerun the same `asd-tf train` command: "
+        "the model is saved again from checkpoints/last.weights.h5 without retraining"
+    )
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"{path}: the saved {what} is corrupt or truncated (not a .keras archive); {recover}")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise RunError(f"{path}: the saved {what} is corrupt ({type(exc).__name__}: {exc}); {recover}") from None
 
 
 @dataclass
@@ -58,23 +111,19 @@ class Member:
         return self.directory / MODEL_FILE
 
     def load_model(self):
-        import keras
-
         from .. import features, models  # noqa: F401  (register custom layers)
 
         _register_all()
         if not self.model_path.exists():
             raise RunError(f"{self.model_path}: no trained model here; is training finished?")
-        return keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
+        return _load_keras_file(self.model_path, "model")
 
     def load_head(self):
-        import keras
-
         _register_all()
         path = self.directory / HEAD_FILE
         if not path.exists():
             raise RunError(f"{path}: the run has no saved loss head")
-        wrapper = keras.saving.load_model(path, safe_mode=True, compile=False)
+        wrapper = _load_keras_file(path, "loss head")
         return wrapper.loss_layer
 
     def label_names(self) -> list[str]:

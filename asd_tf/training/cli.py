@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..cli import parse_key_value
 from ..errors import ConfigError
@@ -38,12 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mixup-alpha", type=float, dest="mixup_alpha")
     p.add_argument("--label-mix", choices=["linear", "max"], dest="label_mix")
     p.add_argument("--max-train-clips", type=int, dest="max_train_clips")
-    p.add_argument("--dataset", help="layout family override (dcase2020..dcase2023)")
+    p.add_argument("--dataset", help="layout family override (dcase2020..dcase2025)")
     p.add_argument("--cache-dir", dest="cache_dir", help="on-disk cache of decoded audio (keyed by clip list)")
     p.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE", help="loss parameter")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help="backbone option")
     p.add_argument("--mixed-precision", action="store_true", default=None, dest="mixed_precision")
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
+    p.add_argument("--skip-bad", action="store_true", default=None, dest="skip_bad",
+                   help="leave out unusable clips (listed in RUN_DIR/skipped_clips.json) instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
     p.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
@@ -59,11 +58,11 @@ def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
     settings minus the table metadata, and its ``backends``; any other YAML is a saved
     ``TrainConfig`` (backends ``None``). No file: ``({}, None)``.
     """
-    from ..training.config import TrainConfig
+    from ..training.config import TrainConfig, read_yaml
 
     if not path:
         return {}, None
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = read_yaml(path, "--config") or {}
     if isinstance(raw, dict) and "row" in raw:
         from ..experiments.configs import load_experiment
 
@@ -80,7 +79,7 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
     for field in (
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
-        "cache_dir", "mixed_precision", "jit", "system",
+        "cache_dir", "mixed_precision", "jit", "system", "skip_bad",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -132,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
         from ..evaluation.report import format_summary
 
         for backend in backends:
-            results = evaluate_run(run_dir, backend=backend)
+            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad)
             print(f"scoring backend: {backend}")
             print(format_summary(results))
     return 0

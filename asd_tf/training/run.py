@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ from ..errors import ConfigError, DatasetError, RunError
 from ..io_utils import atomic_write_json, atomic_write_text
 from . import artifacts
 from .config import IDENTITY_KEYS, TrainConfig
+
+
+SKIPPED_FILE = "skipped_clips.json"
 
 
 def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
@@ -33,8 +38,15 @@ def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
         )
 
 
-def select_training_clips(cfg: TrainConfig):
-    """Index ``cfg.data`` and return (index, training clips); test clips are never returned."""
+def select_training_clips(cfg: TrainConfig, skipped: list | None = None):
+    """Index ``cfg.data`` and return (index, training clips); test clips are never returned.
+
+    Every training clip's audio is checked first (:func:`asd_tf.data.audit.check_clips`):
+    unusable clips stop the run with all of them listed or, with ``cfg.skip_bad``, are
+    left out and appended to ``skipped``.
+    """
+    from ..data.audio import AudioConfig
+    from ..data.audit import check_clips
     from ..data.index import scan_dataset
 
     if not cfg.data:
@@ -43,6 +55,16 @@ def select_training_clips(cfg: TrainConfig):
     clips = [c for c in index.clips if c.split == "train"]
     if not clips:
         raise DatasetError(f"{cfg.data}: no training clips found (expected <machine>/train/*.wav)")
+    # The baselines read whole clips (num_samples only caps them): no input-length checks for them.
+    audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples) if cfg.system == "embedding" else None
+    clips, bad = check_clips(
+        clips, audio, skip_bad=cfg.skip_bad,
+        progress=cfg.verbose == 1, warn=_say, what="training clips",
+    )
+    if skipped is not None:
+        skipped.extend(bad)
+    if not clips:
+        raise DatasetError(f"{cfg.data}: no usable training clips left")
     if cfg.max_train_clips and len(clips) > cfg.max_train_clips:
         rng = np.random.default_rng(cfg.seed)
         keep = np.sort(rng.choice(len(clips), size=cfg.max_train_clips, replace=False))
@@ -94,7 +116,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     from ..data.labels import build_label_set
     from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
     from ..losses.registry import build_loss
-    from .callbacks import EpochWeights, ScaleGuardWarning, StopOnNonFiniteLoss
+    from . import resume
+    from .callbacks import ScaleGuardWarning, StopOnNonFiniteLoss
     from .head import LossHead
     from .trainer import ASDTrainer
 
@@ -120,11 +143,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     steps_per_epoch = sharded_steps(len(clips), batch_size, workers)
 
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
-    # Built before the global seed is set, as always: the shuffle order depends on it.
-    dataset = distribute_training_dataset(
-        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
-    )
-
+    # Every random stream starts from the seed here (model initialisation, the mixup
+    # generator, seed generators); the data order depends on (seed, epoch) only.
     keras.utils.set_random_seed(cfg.seed)
     # Layers take their dtype policy when they are built, so the global policy is
     # only needed up to here; it is restored even if building fails. Feature layers,
@@ -156,23 +176,34 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     logs_dir = member_dir / "logs"
     (member_dir / "checkpoints").mkdir(exist_ok=True)
     logs_dir.mkdir(exist_ok=True)
+    # Weights, optimizer, random streams and logs of the last finished epoch (exact resume).
+    resumed = resume.restore(trainer, member_dir, log=_say)
+    if resumed.source != "none" or (logs_dir / "training.csv").exists():
+        resume.write_training_csv(logs_dir / "training.csv", resumed.history)  # drop rows the state does not hold
+    first_epoch = min(resumed.epoch, cfg.epochs)
+    dataset = distribute_training_dataset(
+        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
+        epochs=(first_epoch, cfg.epochs),
+    )
+    saver = resume.SaveTrainingState(member_dir, resumed)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(member_dir / "backup"), delete_checkpoint=True),
         StopOnNonFiniteLoss(str(member_dir)),
         ScaleGuardWarning(loss_layer),
-        EpochWeights(str(member_dir / "checkpoints" / "last.weights.h5")),
-        keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=True),
+        saver,
         keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), write_graph=False, update_freq="epoch"),
     ]
     started = time.time()
-    history = trainer.fit(dataset, epochs=cfg.epochs, callbacks=callbacks, verbose=cfg.verbose)
+    if first_epoch < cfg.epochs:
+        trainer.fit(dataset, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks, verbose=cfg.verbose)
     elapsed = time.time() - started
 
     _save_keras_atomic(embedding_model, member_dir / artifacts.MODEL_FILE)
+    resume.fault_point("final_save")
     head = LossHead(loss_layer, embedding_dim)
     head.build((None, embedding_dim))
     _save_keras_atomic(head, member_dir / artifacts.HEAD_FILE)
-    final = {k: float(v[-1]) for k, v in history.history.items() if v}
+    final = resume.final_logs(saver.history)
     summary = {
         "clips": len(clips),
         "classes": label_set.num_classes,
@@ -180,7 +211,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         "replicas": replicas,
         "steps_per_epoch": steps_per_epoch,
         "epochs": cfg.epochs,
-        "epochs_run_this_call": len(history.history.get("loss", [])),
+        "epochs_run_this_call": cfg.epochs - first_epoch,
         "seconds_this_call": round(elapsed, 2),
         "parameters": int(embedding_model.count_params()),
         "final": final,
@@ -188,7 +219,13 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     }
     atomic_write_json(member_dir / "train_summary.json", summary)
     atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    # Only now is the backup redundant: a kill before .complete resumes from it.
+    shutil.rmtree(member_dir / resume.BACKUP_DIR, ignore_errors=True)
     return summary
+
+
+def _say(message: str) -> None:
+    print(f"asd-tf train: {message}", file=sys.stderr, flush=True)
 
 
 def _accepts_label_mix(loss_name: str) -> bool:
@@ -214,13 +251,28 @@ def train(cfg: TrainConfig) -> Path:
     # Multi-worker training: only the chief writes the run directory; every other worker
     # keeps its own (identical) checkpoints and backup, so a killed run resumes on all.
     run_dir = Path(cfg.out) if is_chief else Path(cfg.out) / artifacts.WORKERS_DIR / task
+    # Absolute paths: the run is evaluated and resumed from any working directory.
+    cfg = dataclasses.replace(
+        cfg, data=os.path.abspath(cfg.data) if cfg.data else cfg.data, out=os.path.abspath(cfg.out),
+        cache_dir=os.path.abspath(cfg.cache_dir) if cfg.cache_dir else cfg.cache_dir,
+    )
     _check_resumable(cfg, run_dir)
+    with artifacts.run_lock(run_dir):
+        return _train_locked(cfg, run_dir)
+
+
+def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
+    """:func:`train` while this process holds the run directory's lock."""
+    from ..distribute import make_strategy
+
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / artifacts.COMPLETE_FILE).exists():
         return run_dir
+    skipped: list = []
+    index, clips = select_training_clips(cfg, skipped)  # before config.yaml: bad data leave no run behind
     cfg.save(run_dir / artifacts.CONFIG_FILE)
-
-    index, clips = select_training_clips(cfg)
+    if skipped or (run_dir / SKIPPED_FILE).exists():
+        atomic_write_json(run_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     if cfg.system != "embedding":  # the DCASE autoencoder / log-mel kNN baselines
         from .baselines import train_baseline
 
