@@ -619,7 +619,7 @@ def run_comparison(
         "preset": f"{p.name} ({p.description})",
         "trials": f"{trials} (seeds 0..{trials - 1})",
         "data": str(root),
-        "backend": ", ".join(sorted({e.backend for e in experiments})),
+        "backend": ", ".join(sorted({e.backend for e in table_rows(experiments)})),
     }
     if settings:
         meta["settings"] = ", ".join(f"{k}={v!r}" for k, v in settings.items())
