@@ -98,7 +98,8 @@ class TrainConfig:
             setattr(self, f.name, value)
         if not embedding:
             return self
-        from ..losses.registry import loss_class
+        from ..losses.featex import build_featex
+        from ..losses.registry import FEATEX_PARAMS, loss_class
         from ..models.registry import BACKBONES
 
         import importlib
@@ -110,10 +111,21 @@ class TrainConfig:
             f"backbone {self.backbone!r} option", self.backbone_options, builder,
             exclude=("num_samples", "synchronized_bn", "name"),
         )
-        self.loss_params = check_options(
-            f"loss {self.loss!r} parameter", self.loss_params, loss_class(self.loss).__init__,
+        # FeatEx options (``featex``, ``featex_prob``, ...) go with every loss: checked against build_featex
+        params = dict(self.loss_params)
+        featex = {k: params.pop(k) for k in list(params) if k in FEATEX_PARAMS}
+        checked = check_options(
+            f"loss {self.loss!r} parameter", params, loss_class(self.loss).__init__,
             exclude=("self", "num_classes", "embedding_dim"), extra=("name", "dtype", "trainable"),
+            also=tuple(FEATEX_PARAMS),
         )
+        if featex:
+            flag = check_value("loss parameter featex", featex.pop("featex", False), bool)
+            hints = typing.get_type_hints(build_featex)  # featex_<x> is build_featex's argument <x>
+            checked["featex"] = flag
+            for key, value in featex.items():
+                checked[key] = check_value(f"loss parameter {key}", value, hints.get(FEATEX_PARAMS[key], Any))
+        self.loss_params = checked
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,14 +306,16 @@ def _check_rules(key: str, value: Any, rules: Any) -> None:
 
 
 def check_options(
-    what: str, options: dict[str, Any], func: Any, exclude: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+    what: str, options: dict[str, Any], func: Any, exclude: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+    also: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """``options`` checked against the keyword parameters of ``func`` (names and type hints).
 
     An unknown key raises ConfigError listing the accepted ones; a value of the
     wrong type names the key, the value and the expected type. ``exclude``:
     parameters the caller sets itself; ``extra``: accepted names ``func`` takes
-    through ``**kwargs`` (unchecked).
+    through ``**kwargs`` (unchecked); ``also``: further accepted names, checked
+    elsewhere, listed in the error message.
     """
     signature = inspect.signature(func)
     params = {
@@ -315,7 +329,8 @@ def check_options(
     accepted = sorted(set(params) | set(extra))
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ConfigError(f"{what}: unknown key(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+        listed = sorted(set(accepted) | set(also))
+        raise ConfigError(f"{what}: unknown key(s) {', '.join(unknown)}; accepted: {', '.join(listed)}")
     out = {}
     for key, value in options.items():
         hint = hints.get(key, Any)
