@@ -124,7 +124,7 @@ class TrainingProgress(keras.callbacks.Callback):
         if self._bar is None:
             total = steps * self._epochs if steps else None
             self._bar = tqdm(total=total, initial=epoch * steps if steps else 0, desc=self.description,
-                             unit="step", dynamic_ncols=True)
+                             unit="step", dynamic_ncols=True, smoothing=0.0)  # ETA from the mean rate
         self._bar.set_postfix_str(f"epoch {epoch + 1}/{self._epochs}", refresh=False)
 
     def on_train_batch_end(self, batch, logs=None):

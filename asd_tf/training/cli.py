@@ -125,10 +125,10 @@ def run_train(args: argparse.Namespace) -> int:
     timer = PhaseTimer()
     file_values, file_backends = _config_file(args.config)  # read the --config file once
     demo = getattr(args, "preset", "full") == "demo"
-    generated, data_seconds = False, 0.0
+    generated, data_seconds, own_data = False, 0.0, bool(args.data or file_values.get("data"))
     if demo:
         file_values = _demo_values(args, file_values)
-        if not (args.data or file_values.get("data")):
+        if not own_data:
             # before TensorFlow starts: the generator forks worker processes
             timer.start("data generation")
             data_dir, generated = ensure_demo_data(progress=not args.quiet)
@@ -137,7 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
             file_values["data"] = str(data_dir)
     cfg = config_from_args(args, file_values)
     if demo:
-        print(describe_demo(cfg, Path(cfg.data), generated, data_seconds), flush=True)
+        print(describe_demo(cfg, Path(cfg.data), generated, data_seconds, own_data), flush=True)
     timer.start("TensorFlow start")
     start_tensorflow()
     backends = eval_backends_from_args(args, file_backends)

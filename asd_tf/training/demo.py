@@ -84,21 +84,45 @@ def _count_clips(root: Path, total: int, stop: threading.Event) -> None:
                 return
 
 
-def describe_demo(cfg, data_dir: Path, generated: bool, data_seconds: float) -> str:
-    """What the demonstration run does and why (printed before training)."""
+def _dataset_counts(data_dir: Path) -> str:
+    """``4 machines x 2 sections, 1,680 training / 800 test clips of 2 s`` from a synthetic set's marker."""
+    import json
+
+    try:
+        meta = json.loads((Path(data_dir) / ".complete").read_text(encoding="utf-8"))
+        counts = meta["counts"]
+        cells = [(cell, n) for sections in counts.values() for cell_counts in sections.values()
+                 for cell, n in cell_counts.items()]
+        n_train = sum(n for cell, n in cells if "_train_" in cell)
+        n_test = sum(n for cell, n in cells if "_test_" in cell)
+        n_sections = sum(len(sections) for sections in counts.values())
+        return (f"{len(counts)} machines, {n_sections} sections, {n_train:,} training / {n_test:,} test clips "
+                f"of {meta['duration_s']:g} s")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a synthetic data set"  # not one written by asd-tf synth
+
+
+def describe_demo(cfg, data_dir: Path, generated: bool, data_seconds: float, own_data: bool = False) -> str:
+    """What the demonstration run does and why (printed before training); ``own_data``: ``--data`` was given."""
     opts = cfg.backbone_options
     channels = "-".join(str(c) for c in opts.get("stage_channels", []))
     made = f"generated in {data_seconds:.0f} s" if generated else "generated earlier, reused"
-    lines = [
-        "asd-tf train: demonstration settings (a few minutes on a 2-core CPU), not the paper's.",
-        f"  data:     {data_dir} ({made}): synthetic DCASE 2022 layout, `compare` size, `mixed_state` profile,",
-        "            data seed 0; 4 machines x 2 sections, 1,680 training / 800 test clips of 2 s. Its faults",
-        "            mix in another attribute value's operating state: a classifier of attributes can see",
-        "            them, a one-class model cannot (README, 'Results on synthetic data').",
+    lines = ["asd-tf train: demonstration settings (a few minutes on a 2-core CPU), not the paper's."]
+    if own_data:
+        lines.append(f"  data:     {data_dir} (given with --data)")
+    else:
+        lines += [
+            f"  data:     {data_dir} ({made}): synthetic DCASE 2022 layout, `compare` size, `mixed_state`",
+            f"            profile, data seed 0; {_dataset_counts(data_dir)}. Its faults mix",
+            "            in another attribute value's operating state: a classifier of attributes can see them,",
+            "            a one-class model cannot (README, 'Results on synthetic data').",
+        ]
+    lines += [
         f"  input:    the first {cfg.num_samples / cfg.sample_rate:g} s of each clip ({cfg.num_samples} samples;"
         " the paper: 10 s)",
-        f"  model:    {cfg.backbone} ({cfg.branches} branches), narrow: stage channels {channels}, "
-        f"{opts.get('branch_dim', '?')}-d branch embeddings (the paper's: 16-32-64-128, 128-d)",
+        (f"  model:    {cfg.backbone} ({cfg.branches} branches), narrow: stage channels {channels}, "
+         f"{opts.get('branch_dim', '?')}-d branch embeddings (the paper's: 16-32-64-128, 128-d)")
+        if cfg.backbone == "reference" else f"  model:    {cfg.backbone}, options {dict(opts)}",
         f"  training: {cfg.epochs} epochs, batch {cfg.batch_size}, learning rate {cfg.learning_rate:g}, "
         f"loss {cfg.loss}, labels {cfg.labels}, seed {cfg.seed}",
         "  the paper's settings: `make train PRESET=full` (synthetic `small` set, full model, 10 s, 10 epochs)"
