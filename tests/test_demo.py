@@ -26,7 +26,7 @@ def test_demo_preset_settings_and_overrides():
     full = _train_config("--data", "d")
     assert (full.epochs, full.batch_size, full.num_samples, full.backbone_options) == (10, 64, 160000, {})
     demo = _train_config("--preset", "demo", "--data", "d")
-    assert (demo.epochs, demo.batch_size, demo.num_samples, demo.learning_rate) == (20, 32, 32000, 1e-3)
+    assert (demo.epochs, demo.batch_size, demo.num_samples, demo.learning_rate) == (12, 32, 32000, 1e-3)
     assert demo.backbone_options == DEMO_SETTINGS["backbone_options"] and demo.data == "d"
     # flags still win; the narrow options belong to the reference model only
     mine = _train_config("--preset", "demo", "--epochs", "3", "--model-option", "branch_dim=8")
@@ -45,7 +45,7 @@ def test_demo_banner_and_closing_lines(tmp_path):
         "valve": {"00": {"source_train_normal": 150}, "01": {"source_train_normal": 150}}}}))
     text = describe_demo(_train_config("--preset", "demo", "--data", "d"), tmp_path, True, 14.6)
     for part in ("demonstration settings", "generated in 15 s", "2 machines, 3 sections, 510 training / 50 test "
-                 "clips of 2 s", "first 2 s of each clip (32000 samples", "20 epochs, batch 32",
+                 "clips of 2 s", "first 2 s of each clip (32000 samples", "12 epochs, batch 32",
                  "`make train PRESET=full`", "`DATA=/path`"):
         assert part in text, part
     assert "(given with --data)" in describe_demo(_train_config("--preset", "demo", "--data", "d"), tmp_path,
