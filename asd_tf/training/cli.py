@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
     p.add_argument("--preset", choices=["full", "demo"], default="full",
                    help="full (default): the paper's settings; demo: a few minutes on a CPU (2 s input, narrow "
-                        "model, 20 epochs) on the synthetic `compare` set with the `mixed_state` profile, "
+                        "model, 12 epochs) on the synthetic `compare` set with the `mixed_state` profile, "
                         "generated into data/ when --data is not given (asd_tf/training/demo.py)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
