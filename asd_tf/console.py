@@ -112,14 +112,17 @@ def start_tensorflow() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         # Python's own output (warnings, tracebacks) goes to the real stderr, not into the capture.
-        sys.stderr = os.fdopen(os.dup(saved_fd), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None)
-                               or "utf-8", errors="backslashreplace")
+        # This stream stays open: a logging handler created during the import (TensorFlow's own
+        # logger) keeps writing to it.
+        bypass = os.fdopen(os.dup(saved_fd), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None)
+                           or "utf-8", errors="backslashreplace")
+        sys.stderr = bypass
         try:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA platform (cuInit) starts here
         finally:
-            sys.stderr.close()
+            bypass.flush()
             sys.stderr = python_stderr
             os.dup2(saved_fd, 2)
             os.close(saved_fd)

@@ -97,3 +97,15 @@ def test_quiet_train_command_prints_one_line_per_epoch_and_no_startup_noise(tiny
     epoch_lines = [line for line in text.splitlines() if line.lower().startswith("epoch")]
     assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"]
     assert "wall time:" in text and proc.stderr == ""
+
+
+def test_python_logging_after_the_filtered_start_still_reaches_stderr():
+    # TensorFlow creates its logger's handler while it is imported, i.e. inside the capture window:
+    # that handler must write to the real stderr afterwards (and not to a closed stream).
+    code = ("from asd_tf.console import start_tensorflow; start_tensorflow(); import tensorflow as tf; "
+            "tf.get_logger().warning('after the start'); print('done')")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
+    assert "after the start" in proc.stderr and "Logging error" not in proc.stderr and "cuda" not in proc.stderr.lower()
