@@ -4,6 +4,13 @@ Each sub-command lives beside the code it drives: a module exposes
 ``register(subparsers)``, which adds its parser and sets ``func``. Modules are
 imported only when listed here, and heavy imports (TensorFlow) happen inside
 the command functions, so ``asd-tf index`` starts fast.
+
+The environment (``TF_CPP_MIN_LOG_LEVEL``) is set in :func:`main`, before anything
+imports TensorFlow; the commands in ``TENSORFLOW_COMMANDS`` then import it through
+:func:`asd_tf.console.start_tensorflow`, which keeps TensorFlow's start-up log to
+what is worth showing (no CUDA lines on a CPU-only machine). ``asd-tf train`` does
+that itself, after it has generated any synthetic data (the generator forks worker
+processes, which it must do before TensorFlow runs).
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ COMMANDS: dict[str, str] = {
     "evaluate": "asd_tf.evaluation.cli",
     "describe": "asd_tf.models.describe",
 }
+
+
+# commands whose first act is to run TensorFlow (train starts it itself, after data generation)
+TENSORFLOW_COMMANDS = ("evaluate", "describe")
 
 
 def parse_key_value(text: str) -> tuple[str, Any]:
@@ -53,9 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .console import prepare_environment, start_tensorflow
+
+    prepare_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            start_tensorflow()
         result = args.func(args)
     except ASDError as exc:
         print(f"asd-tf {args.command}: error: {exc}", file=sys.stderr)

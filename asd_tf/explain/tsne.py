@@ -24,9 +24,13 @@ def tsne_embed(embeddings: Any, seed: int, perplexity: float = 30.0, normalize: 
 
     ``perplexity`` is clipped to ``(n - 1) / 3`` (at least 1) so small sets work:
     t-SNE needs perplexity < n and about 3 * perplexity neighbours.
-    Returns float64 [n, 2]; the same ``seed`` gives the same projection.
+    Returns float64 [n, 2]; the same ``seed`` gives the same projection, on any machine load:
+    the fit runs on one OpenMP thread, because scikit-learn's Barnes-Hut gradient sums a
+    normalisation over threads, and with more than two threads the order of that sum (so its
+    last bits, which t-SNE amplifies into another layout) depends on thread timing.
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     x = np.asarray(embeddings, np.float64)
     if x.ndim != 2 or x.shape[0] < 3:
@@ -37,7 +41,8 @@ def tsne_embed(embeddings: Any, seed: int, perplexity: float = 30.0, normalize: 
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     perp = float(min(perplexity, max(1.0, (x.shape[0] - 1) / 3.0)))
     tsne = TSNE(n_components=2, perplexity=perp, init="pca", random_state=int(seed))
-    return tsne.fit_transform(x).astype(np.float64)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return tsne.fit_transform(x).astype(np.float64)
 
 
 def anomaly_to_normal_distance(points_2d: Any, is_anomaly: Any) -> float:

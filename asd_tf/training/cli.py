@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from ..cli import parse_key_value
-from ..errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
     p.add_argument("--skip-bad", action="store_true", default=None, dest="skip_bad",
                    help="leave out unusable clips (listed in RUN_DIR/skipped_clips.json) instead of stopping")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--preset", choices=["full", "demo"], default="full",
+                   help="full (default): the paper's settings; demo: a few minutes on a CPU (2 s input, narrow "
+                        "model, 12 epochs) on the synthetic `compare` set with the `mixed_state` profile, "
+                        "generated into data/ when --data is not given (asd_tf/training/demo.py)")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     p.add_argument("--no-evaluate", action="store_true", help="skip scoring and metrics after training")
     p.add_argument("--backend", nargs="+", default=None, metavar="BACKEND",
                    help="scoring backend(s) for the evaluation after training (default: the experiment "
@@ -104,11 +107,42 @@ def eval_backends_from_args(args: argparse.Namespace, file_backends: list[str] |
     return list(file_backends) if file_backends is not None else ["kmeans"]
 
 
+def _demo_values(args: argparse.Namespace, file_values: dict[str, Any]) -> dict[str, Any]:
+    """``file_values`` over the demonstration settings (narrow model options only for the reference model)."""
+    import copy
+
+    from .demo import DEMO_SETTINGS
+
+    values = copy.deepcopy(DEMO_SETTINGS)
+    if (args.backbone or file_values.get("backbone") or "reference") != "reference":
+        values.pop("backbone_options")
+    values.update(file_values)
+    return values
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from ..console import start_tensorflow
+    from .demo import PhaseTimer, describe_demo, ensure_demo_data, how_to_read
     from .run import format_train_summary, train
 
+    timer = PhaseTimer()
     file_values, file_backends = _config_file(args.config)  # read the --config file once
+    demo = getattr(args, "preset", "full") == "demo"
+    generated, data_seconds, own_data = False, 0.0, bool(args.data or file_values.get("data"))
+    if demo:
+        file_values = _demo_values(args, file_values)
+        if not own_data:
+            # before TensorFlow starts: the generator forks worker processes
+            timer.start("data generation")
+            data_dir, generated = ensure_demo_data(progress=not args.quiet)
+            timer.stop()
+            data_seconds = timer.seconds.get("data generation", 0.0)
+            file_values["data"] = str(data_dir)
     cfg = config_from_args(args, file_values)
+    if demo:
+        print(describe_demo(cfg, Path(cfg.data), generated, data_seconds, own_data), flush=True)
+    timer.start("TensorFlow start")
+    start_tensorflow()
     backends = eval_backends_from_args(args, file_backends)
     if cfg.system != "embedding" and not args.backend and file_backends is None:
         from .systems import system_backends
@@ -118,7 +152,9 @@ def run_train(args: argparse.Namespace) -> int:
         from .systems import check_backends
 
         check_backends(cfg.system, backends)  # before training, not after hours of it
+    timer.start("training")
     run_dir = train(cfg)
+    timer.stop()
     print(format_train_summary(run_dir))
     from ..distribute import worker_role
 
@@ -127,11 +163,17 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"multi-worker run: this worker's copy is in {run_dir}; the chief writes and evaluates {cfg.out}")
         return 0
     if not args.no_evaluate:
-        from ..evaluation.run import evaluate_run
+        from ..evaluation.run import evaluate_run, evaluation_dir
         from ..evaluation.report import format_summary
 
+        timer.start("evaluation (embeddings, scoring)")
+        first = None
         for backend in backends:
-            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad)
+            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad, progress=not args.quiet)
             print(f"scoring backend: {backend}")
             print(format_summary(results))
+            first = first or (results, evaluation_dir(Path(run_dir), backend, False))
+        timer.stop()
+        print(how_to_read(*first))
+    print(timer.summary())
     return 0

@@ -119,6 +119,21 @@ class ASDTrainer(keras.Model):
         loss = tf.reduce_mean(self.loss_layer.class_loss(embeddings, labels))
         return self._track(embeddings, labels, loss)
 
+    def fit(self, *args, verbose="auto", callbacks=None, shuffle: bool = False, **kwargs):
+        """``keras.Model.fit`` with this toolkit's console output and without Keras's shuffle.
+
+        The training data come from ``asd_tf.data``'s pipeline, a ``tf.data.Dataset`` that
+        shuffles itself (seeded), so ``shuffle`` defaults to False: Keras cannot shuffle a
+        dataset, and its default True only earned a warning. ``verbose`` (keyword only) picks
+        the console output (``training.callbacks.console_callbacks``): 1 or ``"auto"`` one
+        progress bar for the whole training with epoch and ETA, 2 one line per epoch, 0 none;
+        Keras's own per-epoch progress bars are off.
+        """
+        from .callbacks import console_callbacks
+
+        callbacks = [*(callbacks or []), *console_callbacks(verbose)]
+        return super().fit(*args, verbose=0, callbacks=callbacks, shuffle=shuffle, **kwargs)
+
     def build_for_training(self, num_samples: int) -> None:
         """Create model, loss and optimizer variables up front (call inside the strategy scope, after compile)."""
         self.build((None, num_samples))
