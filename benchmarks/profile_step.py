@@ -58,6 +58,9 @@ def _block(out) -> None:
 def _flops(fn, args) -> float | None:
     import tensorflow as tf
 
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler warns about its own deprecated helpers on every op
     try:
         graph = fn.get_concrete_function(*args).graph
         opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
@@ -66,6 +69,8 @@ def _flops(fn, args) -> float | None:
         return float(info.total_float_ops)
     except Exception:  # noqa: BLE001 - a missing count is reported as null, never guessed
         return None
+    finally:
+        logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
