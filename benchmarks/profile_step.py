@@ -14,7 +14,8 @@ Times, each as a compiled ``tf.function`` on the same random batch (``--batch-si
 * ``loss head``: sub-cluster AdaCos (342 classes x 16 sub-clusters, 256-d), forward and
   backward w.r.t. the embeddings and the centres, in training mode (adaptive scale update);
 * ``optimizer``: one Adam update of every trainable variable of model and loss;
-* ``train step``: ``ASDTrainer.train_step``, all of the above together.
+* ``train step``: ``ASDTrainer.train_step``, all of the above together;
+* ``matmul``: a 2048 x 2048 float32 matrix product, the machine's reference throughput.
 
 FLOPs per part are counted by TensorFlow's graph profiler from the traced graphs (ops with a
 registered FLOP count: convolutions, matrix products, element-wise ops; the FFTs are not
@@ -57,6 +58,9 @@ def _block(out) -> None:
 def _flops(fn, args) -> float | None:
     import tensorflow as tf
 
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler warns about its own deprecated helpers on every op
     try:
         graph = fn.get_concrete_function(*args).graph
         opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
@@ -65,6 +69,8 @@ def _flops(fn, args) -> float | None:
         return float(info.total_float_ops)
     except Exception:  # noqa: BLE001 - a missing count is reported as null, never guessed
         return None
+    finally:
+        logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
            tuple(grads))
     record("train step", tf.function(trainer.train_step), ((x, y),))
 
+    # The machine's reference throughput: a large float32 matrix product in the same process.
+    n = 2048
+    a = tf.constant(rng.standard_normal((n, n)).astype("float32"))
+    matmul_s = _median_seconds(tf.function(lambda m: tf.matmul(m, m)), (a,), args.steps)
+    matmul_gflops = 2 * n ** 3 / matmul_s / 1e9
+    print(f"matmul {n}x{n}       {matmul_s * 1000:9.1f} ms  {matmul_gflops:9.1f} GFLOP/s", flush=True)
+
     step = parts["train step"]["seconds"]
     summed = sum(v["seconds"] for k, v in parts.items() if k != "train step")
     n_fft_spectrum = NUM_SAMPLES
@@ -155,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": b, "num_samples": NUM_SAMPLES, "steps": args.steps,
         "clips_per_s": b / step, "parts": parts, "sum_of_parts_s": summed,
         "fft_flops_estimate_5NlogN": fft_flops,
+        "matmul_2048_gflop_per_s": matmul_gflops,
+        "train_step_fraction_of_matmul": parts["train step"]["gflop_per_s"] / matmul_gflops
+        if parts["train step"]["gflop_per_s"] else None,
         "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
         "tensorflow": tf.__version__,
     }
