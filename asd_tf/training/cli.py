@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..cli import parse_key_value
@@ -138,11 +139,11 @@ def run_train(args: argparse.Namespace) -> int:
             timer.stop()
             data_seconds = timer.seconds.get("data generation", 0.0)
             file_values["data"] = str(data_dir)
+    timer.start("TensorFlow start")
+    start_tensorflow()  # before the settings check, which imports the loss and backbone modules (Keras)
     cfg = config_from_args(args, file_values)
     if demo:
         print(describe_demo(cfg, Path(cfg.data), generated, data_seconds, own_data), flush=True)
-    timer.start("TensorFlow start")
-    start_tensorflow()
     backends = eval_backends_from_args(args, file_backends)
     if cfg.system != "embedding" and not args.backend and file_backends is None:
         from .systems import system_backends
