@@ -92,7 +92,7 @@ def test_broken_audio_is_an_error(clean: Path, run_cli, capsys) -> None:
     report = check_dataset(clean)
     trunc = finding(report, "truncated")
     assert trunc.severity == ERROR and str(cut) in trunc.detail
-    assert f"declares {len(data) - 44} bytes but the file holds {len(data) // 2 - 44}" in trunc.detail
+    assert f"declares {len(data) - 44} bytes of audio, the file holds {len(data) // 2 - 44}" in trunc.detail
     unreadable = finding(report, "unreadable audio header")
     assert unreadable.severity == ERROR and str(text) in unreadable.detail and str(empty) in unreadable.detail
     assert run_cli(["check-data", str(clean)]) == 1
@@ -197,7 +197,7 @@ def test_wav_truncation_reads_chunk_sizes(tmp_path: Path, make_wav) -> None:
     fmt_end = 12 + 8 + struct.unpack("<I", raw[16:20])[0]
     padded = raw[:fmt_end] + b"LIST" + struct.pack("<I", 3) + b"abc\0" + raw[fmt_end:]
     (tmp_path / "b.wav").write_bytes(padded[:-10])
-    assert wav_truncation(tmp_path / "b.wav") == "truncated: the data chunk declares 320 bytes but the file holds 310"
+    assert wav_truncation(tmp_path / "b.wav") == "truncated: the WAV header declares 320 bytes of audio, the file holds 310"
     assert wav_truncation(tmp_path / "c.txt") is None  # missing or not RIFF: left to soundfile
 
 

@@ -38,12 +38,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from .audit import wav_truncation  # one WAV chunk walker for check-data and the pre-training audit
 from .filenames import parse_filename
 from .index import _some, count_table, scan_dataset, supplemental_summary
 from .records import ClipRecord
@@ -140,34 +140,6 @@ class DataReport:
 
 
 # --------------------------------------------------------------------------- audio headers
-
-
-def wav_truncation(path: str | os.PathLike) -> Optional[str]:
-    """Why a RIFF/WAVE file's data chunk does not fit in the file, or ``None`` (also for non-WAV files).
-
-    Walks the chunk headers only. ``soundfile`` shortens such a file silently to
-    the bytes present, while TensorFlow's WAV decoder refuses it mid-training.
-    """
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            pos = 12
-            while pos + 8 <= size:
-                fh.seek(pos)
-                chunk = fh.read(8)
-                cid, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                if cid == b"data":
-                    if pos + 8 + length > size:
-                        return (f"truncated: the data chunk declares {length} bytes but the file holds "
-                                f"{size - pos - 8}")
-                    return None
-                pos += 8 + length + (length & 1)  # chunks are word-aligned
-    except OSError:
-        return None  # soundfile's own error is the better message
-    return None
 
 
 def read_header(path: str | os.PathLike) -> AudioHeader:
