@@ -78,12 +78,16 @@ def adacos_loss(e, centres, t, s):
 
 def adacos_next_scale(e, centres, t, s_prev):
     """WK Eqs. 7-8 with mixup: non-target = l_j(x) != 1; median of mixed angles."""
-    cos = cosines(e, centres)
+    return adacos_scale_from_cosines(cosines(e, centres), t, s_prev)
+
+
+def adacos_scale_from_cosines(cos, t, s_prev):
+    """WK Eqs. 7-8 on given class cosines [B, N] (AdaCos, AdaProj)."""
     theta = np.arccos(np.clip(cos, -1, 1))
-    b = len(e)
+    b = len(cos)
     b_avg = 0.0
     for x in range(b):
-        for j in range(centres.shape[0]):
+        for j in range(cos.shape[1]):
             if not np.isclose(t[x, j], 1.0, atol=1e-6, rtol=0):
                 b_avg += np.exp(s_prev * cos[x, j])
     b_avg /= b
@@ -112,6 +116,32 @@ def subcluster_next_scale(e, centres, t, s_prev, m):
     theta_class = np.arccos(np.clip(cos.reshape(len(e), n, m).max(-1), -1, 1))
     theta_med = np.median((t * theta_class).sum(1))
     return (f_max + np.log(b_avg)) / np.cos(min(np.pi / 4, theta_med))
+
+
+# ---------------------------------------------------------------------- AdaProj
+def adaproj_class_cosines(e, vectors, m):
+    """Cosine of z to normalise(sum_k (z . w_ck) w_ck), the w_ck the class's m normalised vectors (loops)."""
+    z = normalize(e)
+    w = normalize(vectors)
+    n = len(w) // m
+    out = np.zeros((len(z), n))
+    for b in range(len(z)):
+        for c in range(n):
+            p = np.zeros(w.shape[1])
+            for k in range(m):
+                p += (z[b] @ w[c * m + k]) * w[c * m + k]
+            out[b, c] = z[b] @ p / np.linalg.norm(p)
+    return out
+
+
+def adaproj_loss(e, vectors, t, s, m):
+    """Soft-label cross-entropy of the logits s * cos_c."""
+    return cce(s * adaproj_class_cosines(e, vectors, m), t)
+
+
+def adaproj_next_scale(e, vectors, t, s_prev, m):
+    """AdaCos' scale update (WK Eqs. 7-8) on the AdaProj class cosines."""
+    return adacos_scale_from_cosines(adaproj_class_cosines(e, vectors, m), t, s_prev)
 
 
 # --------------------------------------------------------------- ArcFace family

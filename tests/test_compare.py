@@ -36,15 +36,18 @@ def test_repository_configs_match_the_papers_rows():
                  ("compactness", "individual"), ("compactness", "attribute"), ("compactness_cce", "attribute"),
                  ("adacos", "attribute"), ("subcluster_adacos", "attribute")]
     rows_2023 = [r for r in rows_2022 if r[1] != "section"]
+    def papers_rows(year):  # the baseline systems' rows are checked in test_baseline_rows_in_every_year
+        return [e for e in load_experiments(year) if e.train.get("system", "embedding") == "embedding"]
+
     for year, rows in (("dcase2022", rows_2022), ("dcase2023", rows_2023)):
-        exps = load_experiments(year)
+        exps = papers_rows(year)
         assert [(e.train["loss"], e.train["labels"]) for e in exps] == rows
         assert all(e.dataset == year and "data" not in e.train for e in exps)
     # paper values kept for reference: DCASE 2022 sub-cluster AdaCos, both domains AUC 81.4
-    assert load_experiments("dcase2022")[-1].paper["both_auc"] == pytest.approx(81.4)
+    assert papers_rows("dcase2022")[-1].paper["both_auc"] == pytest.approx(81.4)
 
     # EMM ablation: (loss, mixup, sigma, sigma_mode) with m = 1.1, s = 30, STgram-MFN, 2020 classes
-    emm = load_experiments("dcase2020")
+    emm = papers_rows("dcase2020")
     got = [(e.train["loss"], e.train["mixup_prob"] > 0, e.train["loss_params"].get("sigma", 0.0),
             e.train["loss_params"].get("sigma_mode")) for e in emm]
     assert got == [("arcface", False, 0.0, None), ("elasticface", False, 0.0125, None),
@@ -324,3 +327,53 @@ def test_compare_cli_offers_every_synthetic_size_and_profile():
             assert (args.synthetic_size, args.synthetic_profile) == (size, profile)
     with pytest.raises(SystemExit):
         parser.parse_args(["--dataset", "dcase2022", "--synthetic-profile", "quiet"])
+
+
+# ----------------------------------------------------------------------------- baseline systems
+
+
+def test_baseline_rows_in_every_year():
+    from asd_tf.experiments.configs import table_rows
+
+    for year in ("dcase2020", "dcase2022", "dcase2023"):
+        exps = load_experiments(year)
+        rows = table_rows(exps)
+        assert [(r.row, r.backend) for r in rows[-3:]] == [
+            ("DCASE AE (MSE)", "ae_mse"), ("DCASE AE (MAHALA)", "ae_mahala"), ("log-mel kNN", "logmel_knn")]
+        ae, knn = exps[-2], exps[-1]
+        # the autoencoder is trained once (one job per seed) and scored by both backends
+        assert ae.backends == ("ae_mse", "ae_mahala") and rows[-2].name == rows[-3].name == ae.name
+        assert (ae.train["system"], ae.train["epochs"], ae.train["batch_size"]) == ("dcase_ae", 100, 256)
+        assert knn.train["system"] == "logmel_knn"
+        jobs = C.plan_jobs(exps, 1, "/o", "/d", get_preset("full"))
+        assert sum(j.experiment.name == ae.name for j in jobs) == 1
+        # quick: the preset's epochs and input length, the autoencoder's own batch of 256
+        q = get_preset("quick").apply(ae.train)
+        assert (q["epochs"], q["batch_size"], q["num_samples"]) == (20, 256, 32000)
+        assert get_preset("quick").with_overrides({"batch_size": 64}).apply(ae.train)["batch_size"] == 64
+
+
+def test_baseline_rows_are_filled_by_their_own_backends(tmp_path):
+    exp_dir = tmp_path / "exps"
+    _write(exp_dir / "ae.yaml", "dataset: dcase2022\nrow: DCASE AE (MSE)\ntask: baseline\norder: 1\n"
+                                "system: dcase_ae\nbackbone: dcase_ae\nbackends: [ae_mse, ae_mahala]\n"
+                                "backend_rows:\n  ae_mahala: DCASE AE (MAHALA)\n")
+    _write(exp_dir / "knn.yaml", "dataset: dcase2022\nrow: log-mel kNN\ntask: baseline\norder: 2\n"
+                                 "system: logmel_knn\nbackends: [logmel_knn]\n")
+    exps = load_experiments("dcase2022", directory=exp_dir)
+    out = tmp_path / "out"
+    values = {"ae_mse": 0.6, "ae_mahala": 0.7, "logmel_knn": 0.55}
+    for exp in exps:
+        for backend in exp.backends:
+            run_dir = C.run_dir_for(out, exp, 0)
+            _fake_run(run_dir, _results_2022({k: values[backend] for k in _KEYS}, values[backend]), 1,
+                      f"evaluation/{backend}")
+            (run_dir / "train_summary.json").write_text(json.dumps({"system": exp.train["system"]}))
+    table = C.summarize(exps, out, trials=1)
+    assert [(r.experiment.row, r.mean("official"), r.classes) for r in table.rows] == [
+        ("DCASE AE (MSE)", pytest.approx(60.0), "-"), ("DCASE AE (MAHALA)", pytest.approx(70.0), "-"),
+        ("log-mel kNN", pytest.approx(55.0), "-")]
+    bad = _write(tmp_path / "bad.yaml", "dataset: dcase2022\nrow: r\nsystem: dcase_ae\nbackbone: dcase_ae\n"
+                                        "backends: [kmeans]\n")
+    with pytest.raises(ConfigError, match="ae_mse"):
+        load_experiment(bad)

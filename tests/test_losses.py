@@ -19,7 +19,7 @@ from asd_tf.losses.base import margin_cosine  # noqa: E402
 
 B, D, N, M = 12, 16, 5, 3
 PAIR_LOSSES = {"arcmix", "noisy_arcmix", "margin_mixup", "emm", "noisy_arcmix_softtriple"}
-SMALL = {"subcluster_adacos": {"num_subclusters": M}}
+SMALL = {"subcluster_adacos": {"num_subclusters": M}, "adaproj": {"subspace_dim": M}}
 
 
 def batch(seed=1):
@@ -57,6 +57,8 @@ def reference_loss(name, layer, e, y1, y2, lam, mode):
         return ref.adacos_loss(e, c, t, float(layer.scale.numpy()))
     if name == "subcluster_adacos":
         return ref.subcluster_loss(e, c, t, float(layer.scale.numpy()), M)
+    if name == "adaproj":
+        return ref.adaproj_loss(e, c, t, float(layer.scale.numpy()), M)
     if name in ("arcface", "elasticface"):
         return ref.arcface_soft_loss(e, c, t, 30.0, 0.7)
     if name == "arcmix":
@@ -133,7 +135,7 @@ def test_class_loss_is_own_class_loss_without_update(name):
     assert got.shape == (B,)
     if scale_before is not None:
         assert float(np.asarray(layer.scale)) == scale_before
-    if name in ("compactness", "adacos", "subcluster_adacos", "softtriple", "compactness_cce"):
+    if name in ("compactness", "adacos", "subcluster_adacos", "softtriple", "compactness_cce", "adaproj"):
         # deterministic soft-target losses: class_loss == loss with one-hot targets
         assert_close(got, reference_loss(name, layer, e, y1, None, None, "linear"), name)
     elif name == "noisy_arcmix_softtriple":
@@ -170,6 +172,12 @@ def test_compactness_matches_reference(name):
     intra, inter = layer.compactness(e, y1)
     if name == "noisy_arcmix_softtriple":
         c, m = centres(layer.arcmix), 1
+    elif name == "adaproj":  # the class subspaces are the "centres": ||z - p_c/|p_c| ||^2 = 2 - 2 cos_c
+        dist = 2 - 2 * ref.adaproj_class_cosines(e, centres(layer), M)
+        own = ref.onehot(y1, N).astype(bool)
+        np.testing.assert_allclose(intra.numpy(), dist[own], atol=1e-5)
+        np.testing.assert_allclose(inter.numpy(), dist[~own].reshape(B, N - 1).mean(1), atol=1e-5)
+        return
     else:
         c, m = centres(layer), {"subcluster_adacos": M, "softtriple": 3}.get(name, 1)
     ri, ro = ref.intra_inter(e, c, y1, m)

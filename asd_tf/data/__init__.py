@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from .audio import AudioConfig, AudioInfo, fit_length, load_audio, probe_audio
 from .filenames import ParsedName, parse_attributes, parse_filename
-from .index import DatasetIndex, count_table, load_ground_truth, scan_dataset, select_clips
+from .index import (
+    DatasetIndex,
+    GroundTruth,
+    SupplementalClip,
+    count_table,
+    load_ground_truth,
+    read_ground_truth,
+    scan_dataset,
+    select_clips,
+)
 from .labels import LABEL_SETS, LabelSet, build_label_set, class_name, individual_groups
 from .pipeline import (
     cache_path,
@@ -28,11 +37,13 @@ __all__ = [
     "DATASETS",
     "DOMAINS",
     "DatasetIndex",
+    "GroundTruth",
     "LABELS",
     "LABEL_SETS",
     "LabelSet",
     "ParsedName",
     "SPLITS",
+    "SupplementalClip",
     "build_label_set",
     "cache_path",
     "class_name",
@@ -49,6 +60,7 @@ __all__ = [
     "parse_filename",
     "prepare_cache",
     "probe_audio",
+    "read_ground_truth",
     "scan_dataset",
     "select_clips",
     "tfio_available",

@@ -100,6 +100,33 @@ def clip_statistics(path: str | os.PathLike, sample_rate: int = 16000) -> np.nda
     return np.concatenate([logmel.mean(axis=1), logmel.std(axis=1)])
 
 
+def nearest_neighbour_scores(train_feats: np.ndarray, test_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``(test [N_test], train [N_train])`` of one section from clip features.
+
+    Features are standardised with the training clips' mean and standard
+    deviation (+1e-8); a test clip's score is its Euclidean distance to the
+    nearest training clip. A training clip's score (for the decision
+    threshold) is its distance to the nearest *other* training clip, since its
+    own distance is zero; with a single training clip it is 0.
+    """
+    from scipy.spatial.distance import cdist
+
+    train_feats = np.asarray(train_feats, dtype=np.float64)
+    test_feats = np.asarray(test_feats, dtype=np.float64)
+    if train_feats.ndim != 2 or train_feats.shape[0] == 0:
+        raise MetricError(f"nearest_neighbour_scores: need [clips, features] training features, got {train_feats.shape}")
+    mu = train_feats.mean(axis=0)
+    sd = train_feats.std(axis=0) + 1e-8
+    ftr = (train_feats - mu) / sd
+    fte = (test_feats.reshape(-1, ftr.shape[1]) - mu) / sd
+    test_scores = cdist(fte, ftr).min(axis=1) if fte.shape[0] else np.zeros(0)
+    if ftr.shape[0] < 2:
+        return test_scores, np.zeros(ftr.shape[0])
+    within = cdist(ftr, ftr)
+    np.fill_diagonal(within, np.inf)
+    return test_scores, within.min(axis=1)
+
+
 def baseline_hmean_auc(root: str | os.PathLike) -> dict:
     """Score every section with the nearest-neighbour clip-statistics baseline.
 
@@ -121,11 +148,7 @@ def baseline_hmean_auc(root: str | os.PathLike) -> dict:
         test = [i for i in idx if clips[i]["split"] == "test"]
         if not train or not test:
             continue
-        mu = feats[train].mean(axis=0)
-        sd = feats[train].std(axis=0) + 1e-8
-        ftr = (feats[train] - mu) / sd
-        fte = (feats[test] - mu) / sd
-        dist = np.sqrt(((fte[:, None, :] - ftr[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
+        dist = nearest_neighbour_scores(feats[train], feats[test])[0]
         labels = np.array([clips[i]["label"] == "anomaly" for i in test])
         domains = np.array([clips[i]["domain"] for i in test])
         per: dict[str, float] = {}

@@ -34,13 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write machine sounds + loud factory noise + localised anomalies (ground-truth boxes "
                     "in <stem>.anomaly.csv) in the official DCASE file layout.")
     p.add_argument("out", help="output directory (reused if it already holds the same dataset)")
-    p.add_argument("--layout", choices=LAYOUTS, default="dcase2022")
+    p.add_argument("--layout", choices=LAYOUTS, default="dcase2022",
+                   help="official file layout; dcase2024/dcase2025 add their name quirks and (2025) "
+                        "<machine>/supplemental/ clips")
     p.add_argument("--size", choices=tuple(SIZES), default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", choices=tuple(PROFILES), default="factory",
                    help="noise and fault design: " + "; ".join(f"{k}: {v.description}" for k, v in PROFILES.items()))
     p.add_argument("--eval-split", action="store_true",
-                   help="anonymise test names (section_XX_NNNN.wav) and write evaluator ground-truth CSVs")
+                   help="anonymise test names (section_XX_NNNN.wav) and write the evaluator's ground truth "
+                        "(ground_truth_data/, ground_truth_domain/, ground_truth_attributes/)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2, tiny: 1)")
     p.add_argument("--baseline", action="store_true",
                    help="also print the clip-statistics calibration baseline (harmonic-mean AUC)")

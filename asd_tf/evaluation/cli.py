@@ -30,7 +30,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3, "
                         "variant=difference; BACKEND.KEY=VALUE (e.g. density.k=4) for one backend only")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
+    _add_baseline_backends(p)
     p.set_defaults(func=run_evaluate)
+
+
+def _add_baseline_backends(parser: argparse.ArgumentParser) -> None:
+    """Let ``--backend`` also name the baselines' scores; without it a run's system picks its default."""
+    from ..training.systems import SYSTEM_BACKENDS
+
+    for action in parser._actions:
+        if "--backend" in action.option_strings:
+            extra = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in (action.choices or [])]
+            action.choices = None if action.choices is None else [*action.choices, *extra]
+            action.default = None
+            action.help = (action.help or "") + "; dcase_ae runs: ae_mse (default) | ae_mahala; logmel_knn runs: logmel_knn"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -39,6 +52,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .run import evaluate_run, options_per_backend
 
     options = dict(map(parse_key_value, args.option))
+    if args.backend is None:  # the run's system decides (kmeans for embedding runs)
+        from ..training.systems import default_backend
+        from .baselines import run_system
+
+        system = run_system(args.run)
+        args.backend = [default_backend(system)]
+        if system != "embedding":
+            print(f"scoring backend: {args.backend[0]} (the {system} system's default)")
     backends = list(dict.fromkeys(args.backend))  # repeated names once
     # --combine: one system of all backends; otherwise one evaluation per backend
     split = options_per_backend(backends, options)  # every option checked before any scoring

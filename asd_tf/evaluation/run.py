@@ -48,6 +48,10 @@ def score_run(
 
     run = Run.open(run_dir)
     cfg = run.config
+    if cfg.system != "embedding":  # the DCASE autoencoder / log-mel kNN baselines
+        from .baselines import score_baseline_run
+
+        return score_baseline_run(run, train_clips, test_clips, backend)
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
     options = dict(backend_options or {})
     if "seed" in accepted_options(backend):  # kmeans, knn_smote, density: seeded with the run's seed

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import ASDError, ConfigError, RunError
 from ..io_utils import atomic_write_json, atomic_write_text
-from .configs import Experiment, load_experiments, resolve_data
+from .configs import Experiment, load_experiments, resolve_data, table_rows
 from .presets import Preset, get_preset
 
 DECIMALS = 1  # the paper prints one decimal
@@ -312,6 +312,9 @@ def _columns_for(dataset: str, keys: set[str]) -> list[Column]:
 def count_classes(run_dir: Path) -> str:
     """Number of auxiliary classes of a finished run as found in its data (``1`` for individual models)."""
     run_dir = Path(run_dir)
+    summary = run_dir / "train_summary.json"
+    if summary.exists() and json.loads(summary.read_text()).get("system") in ("dcase_ae", "logmel_knn"):
+        return "-"  # a baseline has no auxiliary classes
     if (run_dir / "members").is_dir():
         return "1"
     label_file = run_dir / "label_set.json"
@@ -336,7 +339,7 @@ def summarize(experiments: Sequence[Experiment], out: str | os.PathLike, trials:
     rows: list[RowSummary] = []
     missing: list[str] = []
     keys: set[str] = set()
-    for exp in experiments:
+    for exp in table_rows(list(experiments)):
         if trials is not None:
             seeds = list(range(trials))
         else:

@@ -12,6 +12,10 @@ An experiment YAML is a flat mapping. Keys of its own:
 * ``order``: position of the row in the table (default: file name order).
 * ``backends``: scoring backends to evaluate (default ``[kmeans]``); the first one
   fills the table.
+* ``backend_rows``: further table rows of the same run, ``{backend: row label}``;
+  each backend listed must be in ``backends``. The run is trained once and each
+  of these backends fills its own row (e.g. the DCASE autoencoder's ``ae_mse``
+  and ``ae_mahala`` scores).
 * ``paper``: the values the paper reports for this row (percent), keyed by table
   column (``source_auc``, ``both_pauc``, ``fan_auc``, ``average_auc`` ...), shown
   next to ours for reference.
@@ -35,7 +39,7 @@ import yaml
 from ..errors import ConfigError
 
 YEARS = ("dcase2020", "dcase2022", "dcase2023")
-META_KEYS = ("dataset", "row", "task", "order", "backends", "paper", "description")
+META_KEYS = ("dataset", "row", "task", "order", "backends", "paper", "description", "backend_rows")
 _PATH_KEYS = ("data", "out")
 
 #: ``experiments/`` of the repository (beside the package).
@@ -56,6 +60,7 @@ class Experiment:
     backends: tuple[str, ...] = ("kmeans",)
     paper: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    backend_rows: dict[str, str] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -109,11 +114,12 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         backends = [backends]
     if not backends or not all(isinstance(b, str) for b in backends):
         raise ConfigError(f"{path}: 'backends' must be a non-empty list of backend names")
-    from ..scoring.backends import BACKENDS
+    from ..training.systems import check_backends
 
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise ConfigError(f"{path}: unknown scoring backends {unknown}; choose from {sorted(BACKENDS)}")
+    check_backends(train.get("system", "embedding"), backends, str(path))  # a baseline has its own scores
+    backend_rows = values.get("backend_rows") or {}
+    if not isinstance(backend_rows, dict) or not all(b in backends for b in backend_rows):
+        raise ConfigError(f"{path}: 'backend_rows' must map backends of 'backends' {backends} to row labels")
     paper = values.get("paper") or {}
     if not isinstance(paper, dict) or not all(isinstance(v, (int, float)) for v in paper.values()):
         raise ConfigError(f"{path}: 'paper' must map column names to numbers (percent)")
@@ -128,7 +134,21 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         backends=tuple(backends),
         paper={str(k): float(v) for k, v in paper.items()},
         description=str(values.get("description", "")),
+        backend_rows={str(k): str(v) for k, v in backend_rows.items()},
     )
+
+
+def table_rows(experiments: list[Experiment]) -> list[Experiment]:
+    """One entry per table row: each experiment, followed by one copy per ``backend_rows`` entry
+    (same name, hence the same run directories, with that backend first and its own label)."""
+    import dataclasses
+
+    rows: list[Experiment] = []
+    for exp in experiments:
+        rows.append(exp)
+        for backend, label in exp.backend_rows.items():
+            rows.append(dataclasses.replace(exp, row=label, backends=(backend,), backend_rows={}, paper={}))
+    return rows
 
 
 def load_experiments(

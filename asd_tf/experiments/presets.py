@@ -40,6 +40,7 @@ class Preset:
         synthetic_size: synthetic dataset size generated when no data root is given
             (None: a data root is required).
         synthetic_profile: sound profile of that synthetic dataset (asd_tf.data.synthetic.PROFILES).
+        system_overrides: per system (TrainConfig ``system``), settings applied after ``overrides``.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Preset:
     synthetic_size: str | None = None
     synthetic_profile: str = "factory"
     description: str = ""
+    system_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, train: dict[str, Any]) -> dict[str, Any]:
         """The TrainConfig settings of one experiment under this preset (a new dict)."""
@@ -64,13 +66,17 @@ class Preset:
                    **override_options}
         if options:
             values["backbone_options"] = options
+        values.update(copy.deepcopy(self.system_overrides.get(values.get("system", "embedding"), {})))
         return values
 
     def with_overrides(self, settings: dict[str, Any]) -> "Preset":
         """This preset with extra TrainConfig ``settings`` applied last (``--set KEY=VALUE``)."""
         import dataclasses
 
-        return dataclasses.replace(self, overrides={**self.overrides, **settings})
+        # the user's settings win over the per-system ones too
+        system_overrides = {name: {k: v for k, v in values.items() if k not in settings}
+                            for name, values in self.system_overrides.items()}
+        return dataclasses.replace(self, overrides={**self.overrides, **settings}, system_overrides=system_overrides)
 
 
 # MobileFaceNet-based backbones (STgram-MFN, TASTgram, attention model, FGASpecNet) in the quick size:
@@ -111,6 +117,8 @@ PRESETS: dict[str, Preset] = {
         },
         synthetic_size="compare",
         synthetic_profile="mixed_state",
+        # the DCASE autoencoder keeps its own batch of 256 frame windows (32 would be 8x the steps)
+        system_overrides={"dcase_ae": {"batch_size": 256}},
         description="CPU-sized: 20 epochs, batch 32, 2 s input, narrow model; without --data the synthetic "
                     "`compare` set (2-s clips, mixed_state profile)",
     ),

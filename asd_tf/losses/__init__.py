@@ -2,7 +2,7 @@
 
 Names (:data:`LOSSES`): compactness, compactness_cce, adacos, subcluster_adacos,
 arcface, elasticface, arcmix, noisy_arcmix, margin_mixup, emm, softtriple,
-noisy_arcmix_softtriple. Layer classes are imported lazily (TensorFlow).
+noisy_arcmix_softtriple, adaproj. Layer classes are imported lazily (TensorFlow).
 """
 
 from __future__ import annotations

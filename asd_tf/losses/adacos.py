@@ -41,6 +41,9 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
         num_classes, embedding_dim, label_mix, seed, trainable_centres: see
             :class:`AngularLossLayer`.
         max_scale: upper bound of the scale (guard, see :mod:`.adaptive_scale`).
+        dynamic_scale: adapt the scale at each training step (the paper). False
+            keeps ``s_0`` for the whole training, as with trainable centres in
+            one public toolkit's best sub-cluster AdaCos row (DESIGN Sec. 8).
 
     Call arguments:
         embeddings: ``[B, D]``; y1, y2: ``[B]`` int; lam: ``[B]`` float;
@@ -57,9 +60,11 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
         seed: int = 0,
         trainable_centres: bool = False,
         max_scale: float = DEFAULT_MAX_SCALE,
+        dynamic_scale: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(num_classes, embedding_dim, label_mix, seed, trainable_centres, **kwargs)
+        self.dynamic_scale = bool(dynamic_scale)
         k = self.num_classes * self.centres_per_class
         self.centres = self._add_centres(k, "centres", self.seed, self.trainable_centres)
         self._init_scale(k, max_scale)
@@ -88,9 +93,17 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
 
     # --------------------------------------------------------------- contract
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
+        return self.loss_from_targets(embeddings, self.targets(y1, y2, lam), training=training)
+
+    def loss_from_targets(self, embeddings, targets, training=False) -> tf.Tensor:
+        """Per-sample loss ``[B]`` for given soft targets ``[B, N]`` (rows summing to 1).
+
+        What :meth:`call` computes after mixing the labels; also the entry point
+        for targets that are not a mixup pair (FeatEx's 3N-class targets).
+        """
         cos = self.cosines(embeddings)  # [B, N*M]
-        targets = self.targets(y1, y2, lam)  # [B, N]
-        if training:
+        targets = tf.cast(targets, tf.float32)  # [B, N]
+        if training and self.dynamic_scale:
             s = self._assign_guarded_scale(self.proposed_scale(cos, targets))
         else:
             s = tf.convert_to_tensor(self._scale)
@@ -107,5 +120,5 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(max_scale=self.max_scale)
+        config.update(max_scale=self.max_scale, dynamic_scale=self.dynamic_scale)
         return config

@@ -21,6 +21,7 @@ _LOSS_CLASSES: dict[str, str] = {
     "emm": "asd_tf.losses.margin_mixup:EMMLoss",
     "softtriple": "asd_tf.losses.softtriple:SoftTripleLoss",
     "noisy_arcmix_softtriple": "asd_tf.losses.softtriple:NoisyArcMixSoftTripleLoss",
+    "adaproj": "asd_tf.losses.adaproj:AdaProjLoss",
 }
 
 #: Names accepted by :func:`build_loss`.
@@ -35,12 +36,34 @@ def loss_class(name: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+#: Training-option parameters of FeatEx (:mod:`.featex`), accepted with every loss.
+FEATEX_PARAMS = {
+    "featex": "featex", "featex_split": "split", "featex_head": "head", "featex_prob": "prob",
+    "featex_weight": "weight", "featex_trainable_centres": "trainable_centres",
+}
+
+
 def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
     """Build loss layer ``name`` for ``num_classes`` classes and ``embedding_dim``-d embeddings.
 
     ``params`` are the layer's constructor arguments (e.g. ``s``, ``m``,
     ``num_subclusters``, ``label_mix``, ``seed``); unknown ones raise ConfigError.
+    ``featex=True`` wraps the layer in FeatEx (:class:`~asd_tf.losses.featex.FeatExLoss`), with
+    ``featex_split`` (required: width of the first branch embedding), ``featex_head``,
+    ``featex_prob`` (0.5), ``featex_weight`` (1.0) and ``featex_trainable_centres`` (True).
     """
+    given = sorted(k for k in params if k in FEATEX_PARAMS)
+    featex = {FEATEX_PARAMS[k]: params.pop(k) for k in given}
+    enabled = featex.pop("featex", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"loss {name!r}: featex must be true or false, got {enabled!r}")
+    if enabled:
+        from .featex import build_featex
+
+        main = build_loss(name, num_classes, embedding_dim, **params)
+        return build_featex(main, name, params, **featex)
+    if featex:
+        raise ConfigError(f"loss {name!r}: {[k for k in given if k != 'featex']} given without featex=true")
     cls = loss_class(name)
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "num_classes", "embedding_dim"}
     allowed |= {"name", "dtype", "trainable"}  # keras.layers.Layer arguments

@@ -38,6 +38,11 @@ class SubclusterAdaCosLoss(AdaCosLoss):
     uses ``s^(t)``, as in :class:`AdaCosLoss`. Without mixup the scale grows
     exponentially (paper remark): it is guarded by ``max_scale``.
 
+    Options for the variant with trainable centres (one public toolkit's best
+    CNN row, DESIGN Sec. 8): ``trainable_centres=True`` (centres trained and
+    re-normalised at every use) with ``dynamic_scale=False`` (the scale stays at
+    ``s_0``). The defaults (fixed centres, adaptive scale) are the paper's.
+
     Args:
         num_subclusters: M (reference system: 16).
         others: see :class:`AdaCosLoss`.
@@ -52,13 +57,16 @@ class SubclusterAdaCosLoss(AdaCosLoss):
         seed: int = 0,
         trainable_centres: bool = False,
         max_scale: float = DEFAULT_MAX_SCALE,
+        dynamic_scale: bool = True,
         **kwargs: Any,
     ) -> None:
         if int(num_subclusters) < 1:
             raise ConfigError(f"SubclusterAdaCosLoss: num_subclusters must be >= 1, got {num_subclusters}")
         self.num_subclusters = int(num_subclusters)
         self.centres_per_class = self.num_subclusters
-        super().__init__(num_classes, embedding_dim, label_mix, seed, trainable_centres, max_scale, **kwargs)
+        super().__init__(
+            num_classes, embedding_dim, label_mix, seed, trainable_centres, max_scale, dynamic_scale, **kwargs
+        )
 
     def _class_logits(self, scaled_cos: tf.Tensor) -> tf.Tensor:
         per_class = tf.reshape(scaled_cos, [-1, self.num_classes, self.num_subclusters])  # [B, N, M]

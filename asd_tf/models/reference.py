@@ -55,6 +55,7 @@ __all__ = [
     "build_reference_model",
     "build_reference_frontend",
     "build_reference_embedder",
+    "branch_slices",
     "spectrogram_shape",
 ]
 
@@ -208,3 +209,34 @@ def build_reference_model(
     waveform = keras.Input((int(num_samples),), name="waveform")
     embedding = embedder(frontend(waveform))
     return keras.Model(waveform, embedding, name=name)
+
+
+def branch_slices(model: keras.Model) -> dict[str, tuple[int, int]]:
+    """Where each branch embedding lies in the reference model's embedding: ``{branch: (start, stop)}``.
+
+    The embedding concatenates the branch outputs (``spectrum_embedding``,
+    ``spectrogram_embedding``) in the order spectrum, spectrogram, so for the
+    default model this is ``{"spectrum": (0, 128), "spectrogram": (128, 256)}``.
+    Used by training options that treat the branches separately (FeatEx).
+    ``model``: a reference model (with its ``embedder`` sub-model) or the embedder itself.
+    """
+    try:
+        embedder = model.get_layer("embedder")
+    except ValueError:
+        embedder = model
+    slices: dict[str, tuple[int, int]] = {}
+    start = 0
+    for branch in BRANCHES["both"]:
+        try:
+            layer = embedder.get_layer(f"{branch}_embedding")
+        except ValueError:
+            continue
+        width = int(layer.output.shape[-1])
+        slices[branch] = (start, start + width)
+        start += width
+    if not slices:
+        raise ConfigError(
+            f"model {model.name!r} has no addressable branch embeddings (layers 'spectrum_embedding' / "
+            "'spectrogram_embedding' of the reference backbone)"
+        )
+    return slices

@@ -44,13 +44,14 @@ def member_dirname(machine: str, section: str) -> str:
 
 @dataclass
 class Member:
-    """One trained model of a run; ``scope`` is ``(machine, section)`` for individual models, else None."""
+    """One trained model of a run; ``scope`` is ``(machine, section)`` for individual models,
+    ``(machine, None)`` for one model per machine type (the DCASE autoencoder baseline), else None."""
 
     directory: Path
-    scope: tuple[str, str] | None
+    scope: tuple[str, str | None] | None
 
     def covers(self, machine: str, section: str) -> bool:
-        return self.scope is None or self.scope == (machine, section)
+        return self.scope is None or (self.scope[0] == machine and self.scope[1] in (None, section))
 
     @property
     def model_path(self) -> Path:
@@ -141,7 +142,7 @@ class Run:
                 if not info_path.exists():
                     continue
                 info = json.loads(info_path.read_text())
-                out.append(Member(sub, (info["machine"], info["section"])))
+                out.append(Member(sub, (info["machine"], info.get("section"))))
             if not out:
                 raise RunError(f"{members_dir}: no trained individual models")
             return out

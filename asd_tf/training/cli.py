@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"])
     p.add_argument("--backbone")
+    p.add_argument("--system", choices=["embedding", "dcase_ae", "logmel_knn"],
+                   help="embedding (default): the embedding model + loss; dcase_ae: the official DCASE "
+                        "autoencoder baseline; logmel_knn: log-mel statistics nearest neighbour (no training)")
     p.add_argument("--branches", choices=["both", "spectrogram", "spectrum"])
     p.add_argument("--num-samples", type=int, dest="num_samples", help="input length in samples (default 160000)")
     p.add_argument("--learning-rate", type=float, dest="learning_rate")
@@ -77,7 +80,7 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
     for field in (
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
-        "cache_dir", "mixed_precision", "jit",
+        "cache_dir", "mixed_precision", "jit", "system",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -90,7 +93,9 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
         }
     if args.quiet:
         values["verbose"] = 2
-    return TrainConfig.from_dict(values).validate()
+    from .systems import apply_system_defaults
+
+    return TrainConfig.from_dict(apply_system_defaults(values)).validate()
 
 
 def eval_backends_from_args(args: argparse.Namespace, file_backends: list[str] | None = None) -> list[str]:
@@ -106,12 +111,14 @@ def run_train(args: argparse.Namespace) -> int:
     file_values, file_backends = _config_file(args.config)  # read the --config file once
     cfg = config_from_args(args, file_values)
     backends = eval_backends_from_args(args, file_backends)
-    if not args.no_evaluate:
-        from ..scoring.backends import BACKENDS
+    if cfg.system != "embedding" and not args.backend and file_backends is None:
+        from .systems import system_backends
 
-        unknown = [b for b in backends if b not in BACKENDS]
-        if unknown:  # before training, not after hours of it
-            raise ConfigError(f"--backend: unknown scoring backend(s) {unknown}; choose from {sorted(BACKENDS)}")
+        backends = list(system_backends(cfg.system))  # a baseline scores with each of its own backends
+    if not args.no_evaluate:
+        from .systems import check_backends
+
+        check_backends(cfg.system, backends)  # before training, not after hours of it
     run_dir = train(cfg)
     print(format_train_summary(run_dir))
     from ..distribute import worker_role

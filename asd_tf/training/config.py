@@ -50,10 +50,14 @@ class TrainConfig:
     jit: bool = False
     cache_dir: str | None = None
     verbose: int = 1
+    system: str = "embedding"  # embedding | dcase_ae | logmel_knn (asd_tf.training.systems)
 
     def validate(self) -> "TrainConfig":
         from ..losses.registry import LOSSES
+        from .systems import SYSTEMS
 
+        if self.system not in SYSTEMS:
+            raise ConfigError(f"unknown system {self.system!r}; choose one of {', '.join(SYSTEMS)}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.labels not in LABEL_SETS:
@@ -104,5 +108,5 @@ class TrainConfig:
 # Settings that must agree between a run directory and a resumed run.
 IDENTITY_KEYS = (
     "loss", "labels", "backbone", "branches", "num_samples", "seed", "batch_size",
-    "loss_params", "backbone_options", "mixup_prob", "mixup_alpha", "label_mix",
+    "loss_params", "backbone_options", "mixup_prob", "mixup_alpha", "label_mix", "system",
 )

@@ -140,6 +140,10 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
             loss_params.setdefault("seed", cfg.seed)
             if _accepts_label_mix(cfg.loss):
                 loss_params.setdefault("label_mix", cfg.label_mix)
+            if loss_params.get("featex") is True:  # FeatEx cuts the embedding between the model's branches
+                from ..losses.featex import featex_split
+
+                loss_params.setdefault("featex_split", featex_split(embedding_model))
             loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
             trainer = ASDTrainer(
                 embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
@@ -217,6 +221,10 @@ def train(cfg: TrainConfig) -> Path:
     cfg.save(run_dir / artifacts.CONFIG_FILE)
 
     index, clips = select_training_clips(cfg)
+    if cfg.system != "embedding":  # the DCASE autoencoder / log-mel kNN baselines
+        from .baselines import train_baseline
+
+        return train_baseline(cfg, index, clips, run_dir)
     strategy = make_strategy(cfg.strategy)
     if cfg.labels == "individual":
         from ..data.labels import individual_groups
@@ -247,6 +255,10 @@ def format_train_summary(run_dir: Path) -> str:
     """One-screen summary of a finished training run."""
     run = artifacts.Run.open(run_dir)
     cfg = run.config
+    if cfg.system != "embedding":
+        from .baselines import format_baseline_summary
+
+        return format_baseline_summary(run_dir)
     summary = run.summary()
     lines = [
         f"run:       {run_dir}",

@@ -1,0 +1,226 @@
+"""FeatEx: self-supervised feature exchange between the two branch embeddings (Wilkinghoff, ICASSP 2024).
+
+A training option wrapped around any loss layer (DESIGN Sec. 8): the main head
+sees the unexchanged embedding as before; a second head with 3C classes learns
+whether, and between which clips, the branch embeddings were exchanged. Scoring
+uses the main head only (its ``logits``, ``class_loss``, ``compactness``, ``scale``).
+Written with ``keras.ops``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+from keras import ops
+
+from ..errors import ConfigError
+
+#: Loss names that can be the FeatEx head: they take soft targets directly (``loss_from_targets``).
+FEATEX_HEADS: tuple[str, ...] = ("adacos", "subcluster_adacos", "adaproj")
+
+
+def exchange_branches(embeddings, split: int, keep):
+    """Exchange the second branch with the reversed-batch partner where ``keep`` is False.
+
+    ``embeddings [B, D]`` = ``[first branch (:split) | second branch (split:)]``
+    (reference model: spectrum, spectrogram). Row ``i`` keeps its first branch
+    and, unless ``keep[i]``, takes the second branch of row ``B - 1 - i``.
+    """
+    partner = ops.flip(embeddings, axis=0)
+    keep = ops.reshape(ops.cast(keep, "bool"), (-1, 1))
+    second = ops.where(keep, embeddings[:, split:], partner[:, split:])
+    return ops.concatenate([embeddings[:, :split], second], axis=1)
+
+
+def featex_targets(targets, keep):
+    """FeatEx soft targets ``[B, 3C]`` from the (mixed) targets ``t [B, C]``.
+
+    Kept: ``[t_i, 0, 0]``; exchanged: ``[0, t_i / 2, t_partner / 2]`` with the
+    partner ``B - 1 - i`` (its second branch was taken).
+    """
+    targets = ops.cast(targets, "float32")
+    zeros = ops.zeros_like(targets)
+    kept = ops.concatenate([targets, zeros, zeros], axis=1)
+    exchanged = ops.concatenate([zeros, 0.5 * targets, 0.5 * ops.flip(targets, axis=0)], axis=1)
+    return ops.where(ops.reshape(ops.cast(keep, "bool"), (-1, 1)), kept, exchanged)
+
+
+@keras.saving.register_keras_serializable(package="asd_tf")
+class FeatExLoss(keras.layers.Layer):
+    """Main loss + ``weight`` x FeatEx loss (DESIGN Sec. 8; Wilkinghoff, ICASSP 2024).
+
+    Training call: the main head's loss on the unexchanged embedding (with its
+    own mixup handling) plus ``weight`` times the FeatEx head's loss: with
+    probability ``1 - prob`` per clip the second branch embedding is taken from
+    the reversed-batch partner (:func:`exchange_branches`), and the targets grow
+    to 3C classes (:func:`featex_targets`, from the main head's mixed targets).
+    Evaluation calls, ``logits``, ``class_loss``, ``compactness`` and ``scale``
+    are the main head's, so scoring is unchanged.
+
+    Args:
+        main: the main loss layer (any loss of :mod:`asd_tf.losses`).
+        featex_head: a loss layer with ``3 * main.num_classes`` classes and
+            ``loss_from_targets`` (:data:`FEATEX_HEADS`; trainable centres in the method).
+        split: width of the first branch embedding (reference model: the spectrum branch).
+        prob: probability that a clip keeps its own embedding (0.5).
+        weight: weight of the FeatEx loss (1.0).
+        seed: seed of the keep/exchange decisions.
+    """
+
+    def __init__(
+        self,
+        main: keras.layers.Layer,
+        featex_head: keras.layers.Layer,
+        split: int,
+        prob: float = 0.5,
+        weight: float = 1.0,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not hasattr(featex_head, "loss_from_targets"):
+            raise ConfigError(
+                f"FeatEx: the head {type(featex_head).__name__} does not take soft targets; use one of {FEATEX_HEADS}"
+            )
+        if int(featex_head.num_classes) != 3 * int(main.num_classes):
+            raise ConfigError(
+                f"FeatEx: the head needs 3 x {main.num_classes} classes, got {featex_head.num_classes}"
+            )
+        if not 0 < int(split) < int(main.embedding_dim):
+            raise ConfigError(
+                f"FeatEx: split must lie strictly inside the {main.embedding_dim}-d embedding, got {split}"
+            )
+        if not 0.0 <= float(prob) <= 1.0 or float(weight) < 0.0:
+            raise ConfigError(f"FeatEx: need 0 <= prob <= 1 and weight >= 0, got prob={prob}, weight={weight}")
+        self.main = main
+        self.featex_head = featex_head
+        self.split = int(split)
+        self.prob = float(prob)
+        self.weight = float(weight)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.built = True
+
+    # The main head answers everything the trainer and the scoring ask of a loss layer.
+    @property
+    def num_classes(self) -> int:
+        return self.main.num_classes
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.main.embedding_dim
+
+    @property
+    def needs_pairs(self) -> bool:
+        return self.main.needs_pairs
+
+    @property
+    def scale(self):
+        return self.main.scale
+
+    def check_scale_guard(self) -> bool:
+        """Warn (once per head) if a head's adaptive scale was guarded; see :mod:`.adaptive_scale`."""
+        acted = []
+        for head in (self.main, self.featex_head):
+            check = getattr(head, "check_scale_guard", None)
+            if check is not None:
+                acted.append(bool(check()))
+        return any(acted)
+
+    def keep_decisions(self, batch_size):
+        """``[B]`` bool: True where a clip keeps its own second-branch embedding."""
+        return keras.random.uniform((batch_size,), seed=self.seed_generator) < self.prob
+
+    def call(self, embeddings, y1, y2=None, lam=None, training=False):
+        main_loss = self.main(embeddings, y1, y2, lam, training=training)
+        if not training or self.weight == 0.0:
+            return main_loss
+        keep = self.keep_decisions(ops.shape(embeddings)[0])
+        exchanged = exchange_branches(ops.cast(embeddings, "float32"), self.split, keep)
+        targets = featex_targets(self.main.targets(y1, y2, lam), keep)
+        return main_loss + self.weight * self.featex_head.loss_from_targets(exchanged, targets, training=training)
+
+    def centre_matrix(self):
+        return self.main.centre_matrix()
+
+    def logits(self, embeddings):
+        return self.main.logits(embeddings)
+
+    def class_loss(self, embeddings, y):
+        return self.main.class_loss(embeddings, y)
+
+    def compactness(self, embeddings, y):
+        return self.main.compactness(embeddings, y)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            main=keras.saving.serialize_keras_object(self.main),
+            featex_head=keras.saving.serialize_keras_object(self.featex_head),
+            split=self.split,
+            prob=self.prob,
+            weight=self.weight,
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        config["main"] = keras.saving.deserialize_keras_object(config["main"])
+        config["featex_head"] = keras.saving.deserialize_keras_object(config["featex_head"])
+        return cls(**config)
+
+
+def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any], split: int | None = None,
+                 head: str | None = None, prob: float = 0.5, weight: float = 1.0,
+                 trainable_centres: bool = True) -> FeatExLoss:
+    """Wrap ``main`` (built as ``loss_name`` with ``params``) in :class:`FeatExLoss`.
+
+    The FeatEx head is loss ``head`` (default: ``loss_name`` when it is one of
+    :data:`FEATEX_HEADS`, else ``subcluster_adacos``) with 3C classes, the
+    main head's parameters that it accepts, trainable centres (DESIGN Sec. 8)
+    and centres seeded with ``seed + 1``.
+    """
+    from .registry import loss_class
+
+    if split is None:
+        raise ConfigError(
+            "FeatEx needs featex_split, the width of the first branch embedding (the trainer takes it from "
+            "the model: reference backbone with branches=both)"
+        )
+    head = head or (loss_name if loss_name in FEATEX_HEADS else "subcluster_adacos")
+    if head not in FEATEX_HEADS:
+        raise ConfigError(f"featex_head must be one of {', '.join(FEATEX_HEADS)}, got {head!r}")
+    accepted = set(inspect.signature(loss_class(head).__init__).parameters) - {"self", "kwargs"}
+    skip = ("name", "num_classes", "embedding_dim")
+    head_params = {k: v for k, v in params.items() if k in accepted and k not in skip}
+    head_params["trainable_centres"] = bool(trainable_centres)
+    head_params["seed"] = int(params.get("seed", 0)) + 1
+    featex_head = loss_class(head)(
+        num_classes=3 * int(main.num_classes), embedding_dim=int(main.embedding_dim), name="featex_head", **head_params
+    )
+    return FeatExLoss(main, featex_head, split=split, prob=prob, weight=weight, seed=int(params.get("seed", 0)),
+                      name="featex")
+
+
+def featex_split(model: keras.Model) -> int:
+    """Width of the first branch embedding of ``model``, where FeatEx cuts the embedding.
+
+    Needs two addressable branch embeddings (:func:`asd_tf.models.reference.branch_slices`:
+    the reference backbone with ``branches=both``); ConfigError otherwise.
+    """
+    from ..models.reference import branch_slices
+
+    slices = branch_slices(model)
+    if len(slices) != 2 or slices.get("spectrum", (None, None))[0] != 0:
+        raise ConfigError(
+            f"FeatEx exchanges one of two branch embeddings, but model {model.name!r} has {sorted(slices)}; "
+            "use the reference backbone with branches=both"
+        )
+    if slices["spectrogram"][1] != int(model.output.shape[-1]):
+        raise ConfigError(f"FeatEx: the embedding of {model.name!r} is not [spectrum | spectrogram]")
+    return slices["spectrum"][1]
