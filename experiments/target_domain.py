@@ -123,7 +123,7 @@ def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> di
                 v = np.array([s[k] for s in per_seed.values() if s.get(k) is not None], dtype=float) * 100
                 stats[k] = {"mean": float(v.mean()) if v.size else math.nan,
                             "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan}
-            rows.append({"system": exp.row, "config": exp.name, "key": key, "backend": backend,
+            rows.append({"system": getattr(exp, "backend_rows", {}).get(backend, exp.row), "config": exp.name, "key": key, "backend": backend,
                          "seeds": sorted(per_seed), "per_seed": per_seed, "stats": stats})
     verdict = []
     for key in ("subcluster_adacos", "compactness"):
