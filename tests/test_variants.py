@@ -121,6 +121,40 @@ def test_clips_without_class_give_no_gradient():
     assert any(not np.array_equal(o, n.numpy()) for o, n in zip(before, model.weights))
 
 
+def test_tile_crop_is_a_circular_shift():
+    from asd_tf.training.trainer import tile_crop
+
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    got = tile_crop(x, np.array([2, 5])).numpy()
+    # hand-computed: row tiled [0..5, 0..5] cut at 2 -> 2 3 4 5 0 1; row 2 cut at 5 -> 11 6 7 8 9 10
+    np.testing.assert_array_equal(got, [[2, 3, 4, 5, 0, 1], [11, 6, 7, 8, 9, 10]])
+    np.testing.assert_array_equal(got, np.stack([np.roll(x[0], -2), np.roll(x[1], -5)]))
+
+
+def test_random_crop_offsets_come_from_the_mixup_stream():
+    import keras
+
+    from asd_tf.losses.registry import build_loss
+    from asd_tf.training.trainer import ASDTrainer
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    seen = []  # the inputs the embedding model receives in the training step
+    trainer = ASDTrainer(model, build_loss("adacos", 3, 4, seed=0), mixup_prob=0.0, input_crop="random", seed=3)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.0))
+    trainer.build_for_training(8)
+    x = np.tile(np.arange(8, dtype=np.float32), (4, 1))
+    import tensorflow as tf
+
+    expected_offsets = tf.random.Generator.from_seed(3).uniform([4], 0, 8, dtype=tf.int32).numpy()
+    shifted = np.stack([np.roll(x[i], -o) for i, o in enumerate(expected_offsets)])
+    original_call = model.call
+    model.call = lambda inputs, **kw: (seen.append(np.asarray(inputs)), original_call(inputs))[1]
+    trainer.train_step((x, np.zeros(4, np.int32)))
+    np.testing.assert_array_equal(seen[0], shifted)
+    with pytest.raises(ConfigError, match="input_crop"):
+        ASDTrainer(model, build_loss("adacos", 3, 4, seed=0), input_crop="tile")
+
+
 def test_variant_settings_are_checked():
     from asd_tf.training.config import IDENTITY_KEYS, TrainConfig
 
@@ -130,7 +164,9 @@ def test_variant_settings_are_checked():
         TrainConfig.from_dict({"domain_in_label": "no"})
     with pytest.raises(ConfigError, match="source_only"):
         TrainConfig.from_dict({"source_only": 1})
-    assert {"domain_in_label", "class_weights", "source_only"} <= set(IDENTITY_KEYS)
+    with pytest.raises(ConfigError, match="input_crop"):
+        TrainConfig(input_crop="center").validate()
+    assert {"domain_in_label", "class_weights", "source_only", "input_crop"} <= set(IDENTITY_KEYS)
 
 
 def test_all_variants_train_end_to_end(tiny_run_factory, tiny_data):
@@ -138,9 +174,11 @@ def test_all_variants_train_end_to_end(tiny_run_factory, tiny_data):
 
     from asd_tf.data.index import scan_dataset
 
-    run_dir = Path(tiny_run_factory(domain_in_label=False, class_weights="source_counts", source_only=True, epochs=1))
+    run_dir = Path(tiny_run_factory(domain_in_label=False, class_weights="source_counts", source_only=True, input_crop="random", epochs=1,
+    ))
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert (cfg["domain_in_label"], cfg["class_weights"], cfg["source_only"]) == (False, "source_counts", True)
+    assert (cfg["domain_in_label"], cfg["class_weights"], cfg["source_only"], cfg["input_crop"]) == (
+        False, "source_counts", True, "random")
     train = [c for c in scan_dataset(tiny_data).clips if c.split == "train"]
     source = [c for c in train if c.domain != "target"]
     assert len(source) < len(train)

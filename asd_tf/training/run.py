@@ -168,7 +168,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
             loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
             trainer = ASDTrainer(
                 embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed,
-                class_weights=class_weights,
+                class_weights=class_weights, input_crop=cfg.input_crop,
             )
             trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
             trainer.build_for_training(cfg.num_samples)

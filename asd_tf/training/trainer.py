@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from ..errors import ConfigError
 from ..losses.mixup import MixupConfig, mixup_batch
 
 
@@ -46,6 +47,22 @@ def pair_weights(y1, y2, lam, class_weights) -> tuple[tf.Tensor, tf.Tensor, tf.T
     return y1, y2, tf.math.divide_no_nan(lam * w1, mass), mass
 
 
+INPUT_CROPS: tuple[str, ...] = ("none", "random")
+
+
+def tile_crop(waveforms, offsets) -> tf.Tensor:
+    """Each row tiled (repeated end to end) and cropped back to its length from ``offsets[i]``.
+
+    ``out[i, t] = x[i, (t + offsets[i]) mod n]``: a circular shift, the input-length
+    variant "tiled with a random offset" of DESIGN section 8 applied to the loaded
+    fixed-length input.
+    """
+    n = tf.shape(waveforms)[1]
+    offsets = tf.cast(offsets, tf.int32)
+    index = tf.math.floormod(tf.range(n)[tf.newaxis, :] + offsets[:, tf.newaxis], n)
+    return tf.gather(waveforms, index, batch_dims=1)
+
+
 @keras.saving.register_keras_serializable(package="asd_tf")
 class ASDTrainer(keras.Model):
     """Embedding model + loss layer with a mixup training step.
@@ -59,6 +76,9 @@ class ASDTrainer(keras.Model):
         class_weights: ``None`` (every clip weighs 1, the paper) or one weight per class:
             the target row of a clip becomes ``lam w[y1] onehot(y1) + (1 - lam) w[y2] onehot(y2)``,
             class id -1 (``data.labels.NO_CLASS``) an all-zero row (see :func:`pair_weights`).
+        input_crop: ``"none"`` (the paper) or ``"random"``: before mixup each training
+            input is tiled and cropped back to its length from a random offset
+            (:func:`tile_crop`; offsets from the mixup random stream).
 
     Call arguments:
         waveforms: ``[B, n]`` float32. Returns the embeddings (inference).
@@ -77,6 +97,7 @@ class ASDTrainer(keras.Model):
         mixup_alpha: float | None = None,
         seed: int = 0,
         class_weights: list[float] | None = None,
+        input_crop: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,6 +107,9 @@ class ASDTrainer(keras.Model):
         self.mixup_alpha = mixup_alpha
         self.seed = int(seed)
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        if input_crop not in INPUT_CROPS:
+            raise ConfigError(f"input_crop: unknown value {input_crop!r}; choose one of {', '.join(INPUT_CROPS)}")
+        self.input_crop = input_crop
         self.mixup_config = MixupConfig(prob=self.mixup_prob, alpha=mixup_alpha)
         # Created with the model (inside the strategy scope), so each replica draws its own pairs.
         self.mixup_rng = tf.random.Generator.from_seed(self.seed)
@@ -122,6 +146,9 @@ class ASDTrainer(keras.Model):
     def train_step(self, data):
         waveforms, labels = data
         labels = tf.cast(labels, tf.int32)
+        if self.input_crop == "random":
+            offsets = self.mixup_rng.uniform(tf.shape(waveforms)[:1], 0, tf.shape(waveforms)[1], dtype=tf.int32)
+            waveforms = tile_crop(waveforms, offsets)
         x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.mixup_rng)
         weights = None
         if self.class_weights is not None:
@@ -193,6 +220,7 @@ class ASDTrainer(keras.Model):
             "mixup_alpha": self.mixup_alpha,
             "seed": self.seed,
             "class_weights": self.class_weights,
+            "input_crop": self.input_crop,
             "name": self.name,
         }
 
