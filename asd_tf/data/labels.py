@@ -55,6 +55,10 @@ def _key_attribute(c: ClipRecord) -> str:
     return f"{c.machine}/{c.section}/{c.attributes or EMPTY_ATTRIBUTE}/{c.domain}"
 
 
+def _key_attribute_no_domain(c: ClipRecord) -> str:
+    return f"{c.machine}/{c.section}/{c.attributes or EMPTY_ATTRIBUTE}"
+
+
 _KEYS: dict[str, Callable[[ClipRecord], str]] = {
     "none": _key_none,
     "machine": _key_machine,
@@ -77,6 +81,8 @@ class LabelSet:
 
     name: str
     names: list[str]
+    #: False: the domain is left out of ``attribute`` class names (DESIGN section 8).
+    domain_in_label: bool = True
     _ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +105,8 @@ class LabelSet:
 
     def class_of(self, clip: ClipRecord) -> str:
         """Class name of one clip (whether or not it is in this set)."""
+        if not self.domain_in_label and self.name == "attribute":
+            return _key_attribute_no_domain(clip)
         return _KEYS[self.name](clip)
 
     def encode(self, clips: Iterable[ClipRecord]) -> np.ndarray:
@@ -117,26 +125,79 @@ class LabelSet:
 
     def to_json(self) -> dict[str, Any]:
         """``{"name": ..., "names": [...]}``."""
-        return {"name": self.name, "names": list(self.names)}
+        obj: dict[str, Any] = {"name": self.name, "names": list(self.names)}
+        if not self.domain_in_label:  # written only when set: default label sets keep their JSON
+            obj["domain_in_label"] = False
+        return obj
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "LabelSet":
         """Inverse of :meth:`to_json`."""
         try:
-            return cls(name=str(obj["name"]), names=[str(n) for n in obj["names"]])
+            return cls(
+                name=str(obj["name"]), names=[str(n) for n in obj["names"]],
+                domain_in_label=bool(obj.get("domain_in_label", True)),
+            )
         except (KeyError, TypeError) as exc:
             raise LabelError(f"label set JSON must have 'name' and 'names': {exc}") from exc
 
 
-def build_label_set(clips: Sequence[ClipRecord], name: str) -> LabelSet:
-    """Label set ``name`` over the classes present in ``clips`` (usually the training clips)."""
+def build_label_set(clips: Sequence[ClipRecord], name: str, domain_in_label: bool = True) -> LabelSet:
+    """Label set ``name`` over the classes present in ``clips`` (usually the training clips).
+
+    ``domain_in_label=False`` leaves the domain out of ``attribute`` class names
+    (the other label sets never hold it).
+    """
     if name not in _KEYS:
         raise ConfigError(f"unknown label set {name!r}; choose one of {', '.join(LABEL_SETS)}")
     clips = list(clips)
     if not clips:
         raise LabelError(f"cannot build label set {name!r} from an empty clip list")
-    key = _KEYS[name]
-    return LabelSet(name=name, names=sorted({key(c) for c in clips}))
+    key = _key_attribute_no_domain if (name == "attribute" and not domain_in_label) else _KEYS[name]
+    return LabelSet(name=name, names=sorted({key(c) for c in clips}), domain_in_label=domain_in_label)
+
+
+#: Class id of a training clip that carries no class target (an all-zero target row).
+NO_CLASS = -1
+
+
+def training_class_ids(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.ndarray:
+    """Class ids of training ``clips``; with ``domain_in_label=False`` target clips get :data:`NO_CLASS`.
+
+    Label/domain variant of DESIGN section 8: target-domain training clips carry an
+    all-zero label (no class gradient); they stay scoring references.
+    """
+    ids = label_set.encode(clips)
+    if not label_set.domain_in_label:
+        target = np.array([c.domain == "target" for c in clips], dtype=bool)
+        ids = np.where(target, NO_CLASS, ids).astype(np.int32)
+    return ids
+
+
+def source_count_weights(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.ndarray:
+    """Class weights from source counts within the machine type (DESIGN section 8), float64 ``[C]``.
+
+    Class ``c`` of machine type ``m`` gets ``r_c = S_m - s_c``: the number of source
+    training clips of ``m`` outside ``c`` (``S_m`` source clips of ``m``, ``s_c`` of them
+    in ``c``), so rare classes weigh more. Weights are scaled so that they average 1
+    over the classes of each machine type (machine types keep their share of the
+    loss); a machine type with one class, or whose classes hold no source clip, gets
+    weight 1.
+    """
+    clips = list(clips)
+    machine_of: dict[int, str] = {}
+    source_in: np.ndarray = np.zeros(label_set.num_classes, dtype=np.float64)
+    for clip, cid in zip(clips, label_set.encode(clips)):
+        machine_of[int(cid)] = clip.machine
+        if clip.domain != "target":  # 'source' (and 'unknown': DCASE 2020 has only source-like clips)
+            source_in[cid] += 1
+    weights = np.ones(label_set.num_classes, dtype=np.float64)
+    for machine in sorted(set(machine_of.values())):
+        members = np.array([c for c, m in machine_of.items() if m == machine], dtype=int)
+        raw = source_in[members].sum() - source_in[members]
+        if raw.sum() > 0:
+            weights[members] = raw / raw.mean()
+    return weights
 
 
 def individual_groups(clips: Iterable[ClipRecord]) -> dict[tuple[str, str], list[ClipRecord]]:

@@ -79,6 +79,11 @@ class TrainConfig:
     skip_bad: bool = False  # leave unusable clips out (recorded in skipped_clips.json) instead of stopping
     verbose: int = _setting(1, min=0, max=2)
     system: str = _setting("embedding", choices=SYSTEMS)  # embedding | dcase_ae | logmel_knn (training.systems)
+    # Label/domain variants (DESIGN section 8). false: no domain in class names, target clips get no class target
+    domain_in_label: bool = True
+    class_weights: str = _setting("none", choices=("none", "source_counts"))  # per-clip loss weights
+    source_only: bool = False  # train on source clips only (target clips stay scoring references)
+    input_crop: str = _setting("none", choices=("none", "random"))  # random: tiled, cropped from a random offset
 
     def validate(self) -> "TrainConfig":
         """Check (and normalise in place) every setting; ConfigError naming the key, value and what is allowed.
@@ -159,6 +164,7 @@ class TrainConfig:
 IDENTITY_KEYS = (
     "loss", "labels", "backbone", "branches", "num_samples", "seed", "batch_size",
     "loss_params", "backbone_options", "mixup_prob", "mixup_alpha", "label_mix", "system",
+    "domain_in_label", "class_weights", "source_only", "input_crop",
 )
 
 

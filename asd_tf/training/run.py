@@ -113,7 +113,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     import keras
 
     from ..data.audio import AudioConfig
-    from ..data.labels import build_label_set
+    from ..data.labels import build_label_set, training_class_ids
     from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
     from ..losses.registry import build_loss
     from . import resume
@@ -128,9 +128,10 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         atomic_write_json(member_dir / "scope.json", scope)
 
     label_name = "none" if cfg.labels == "individual" else cfg.labels
-    label_set = build_label_set(clips, label_name)
+    label_set = build_label_set(clips, label_name, domain_in_label=cfg.domain_in_label)
     atomic_write_json(member_dir / artifacts.LABELS_FILE, label_set.to_json())
-    labels = label_set.encode(clips)
+    labels = training_class_ids(label_set, clips)
+    class_weights = _class_weights(cfg, label_set, clips)
 
     replicas = strategy.num_replicas_in_sync
     batch_size = min(cfg.batch_size, len(clips))
@@ -166,7 +167,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
                 loss_params.setdefault("featex_split", featex_split(embedding_model))
             loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
             trainer = ASDTrainer(
-                embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed
+                embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed,
+                class_weights=class_weights, input_crop=cfg.input_crop,
             )
             trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
             trainer.build_for_training(cfg.num_samples)
@@ -224,6 +226,17 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     return summary
 
 
+def _class_weights(cfg: TrainConfig, label_set, clips: list) -> list[float] | None:
+    """Per-class loss weights of the label/domain variants; None (unweighted, the paper) by default."""
+    from ..data.labels import source_count_weights
+
+    if cfg.class_weights == "source_counts":
+        return [float(w) for w in source_count_weights(label_set, clips)]
+    if not cfg.domain_in_label:  # weights of 1; class id -1 (target clips) weighs 0
+        return [1.0] * label_set.num_classes
+    return None
+
+
 def _say(message: str) -> None:
     print(f"asd-tf train: {message}", file=sys.stderr, flush=True)
 
@@ -270,6 +283,10 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
         return run_dir
     skipped: list = []
     index, clips = select_training_clips(cfg, skipped)  # before config.yaml: bad data leave no run behind
+    if cfg.source_only:  # target training clips stay in the index: scoring still uses them as references
+        clips = [c for c in clips if c.domain != "target"]
+        if not clips:
+            raise DatasetError(f"{cfg.data}: source_only is set but every training clip is a target-domain clip")
     cfg.save(run_dir / artifacts.CONFIG_FILE)
     if skipped or (run_dir / SKIPPED_FILE).exists():
         atomic_write_json(run_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})

@@ -16,7 +16,51 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from ..errors import ConfigError
 from ..losses.mixup import MixupConfig, mixup_batch
+
+
+def pair_weights(y1, y2, lam, class_weights) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(y1', y2', lam', m)``: a weighted mixup pair as an unweighted one times a per-clip factor.
+
+    The weighted target row is ``T = lam c(y1) onehot(y1) + (1 - lam) c(y2) onehot(y2)``
+    with ``c(y) = class_weights[y]`` and ``c(-1) = 0`` (id -1, ``data.labels.NO_CLASS``:
+    an all-zero row). ``T = m (lam' onehot(y1') + (1 - lam') onehot(y2'))`` with
+    ``m = lam c(y1) + (1 - lam) c(y2)`` and ``lam' = lam c(y1) / m`` (0 when ``m = 0``);
+    id -1 becomes class 0, whose term then weighs 0. For losses linear in the target
+    row (cross-entropy with linear label mixing, the default) ``m * loss(y1', y2', lam')``
+    is exactly the loss of ``T``: an all-zero row stays all-zero-weighted after mixup
+    and nothing is divided by zero. (Adaptive scales see the rescaled rows.)
+    """
+    weights = tf.constant(class_weights, tf.float32)
+    lam = tf.cast(lam, tf.float32)
+
+    def one(y):
+        y = tf.cast(y, tf.int32)
+        valid = y >= 0
+        safe = tf.where(valid, y, tf.zeros_like(y))
+        return safe, tf.where(valid, tf.gather(weights, safe), tf.zeros_like(lam))
+
+    y1, w1 = one(y1)
+    y2, w2 = one(y2)
+    mass = lam * w1 + (1.0 - lam) * w2
+    return y1, y2, tf.math.divide_no_nan(lam * w1, mass), mass
+
+
+INPUT_CROPS: tuple[str, ...] = ("none", "random")
+
+
+def tile_crop(waveforms, offsets) -> tf.Tensor:
+    """Each row tiled (repeated end to end) and cropped back to its length from ``offsets[i]``.
+
+    ``out[i, t] = x[i, (t + offsets[i]) mod n]``: a circular shift, the input-length
+    variant "tiled with a random offset" of DESIGN section 8 applied to the loaded
+    fixed-length input.
+    """
+    n = tf.shape(waveforms)[1]
+    offsets = tf.cast(offsets, tf.int32)
+    index = tf.math.floormod(tf.range(n)[tf.newaxis, :] + offsets[:, tf.newaxis], n)
+    return tf.gather(waveforms, index, batch_dims=1)
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -29,6 +73,12 @@ class ASDTrainer(keras.Model):
         mixup_prob: probability of applying mixup to a batch (paper: 1.0).
         mixup_alpha: ``None`` for lambda ~ U(0, 1) (paper), else Beta(alpha, alpha).
         seed: seed of the mixup random stream.
+        class_weights: ``None`` (every clip weighs 1, the paper) or one weight per class:
+            the target row of a clip becomes ``lam w[y1] onehot(y1) + (1 - lam) w[y2] onehot(y2)``,
+            class id -1 (``data.labels.NO_CLASS``) an all-zero row (see :func:`pair_weights`).
+        input_crop: ``"none"`` (the paper) or ``"random"``: before mixup each training
+            input is tiled and cropped back to its length from a random offset
+            (:func:`tile_crop`; offsets from the mixup random stream).
 
     Call arguments:
         waveforms: ``[B, n]`` float32. Returns the embeddings (inference).
@@ -46,6 +96,8 @@ class ASDTrainer(keras.Model):
         mixup_prob: float = 1.0,
         mixup_alpha: float | None = None,
         seed: int = 0,
+        class_weights: list[float] | None = None,
+        input_crop: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,6 +106,10 @@ class ASDTrainer(keras.Model):
         self.mixup_prob = float(mixup_prob)
         self.mixup_alpha = mixup_alpha
         self.seed = int(seed)
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        if input_crop not in INPUT_CROPS:
+            raise ConfigError(f"input_crop: unknown value {input_crop!r}; choose one of {', '.join(INPUT_CROPS)}")
+        self.input_crop = input_crop
         self.mixup_config = MixupConfig(prob=self.mixup_prob, alpha=mixup_alpha)
         # Created with the model (inside the strategy scope), so each replica draws its own pairs.
         self.mixup_rng = tf.random.Generator.from_seed(self.seed)
@@ -90,12 +146,20 @@ class ASDTrainer(keras.Model):
     def train_step(self, data):
         waveforms, labels = data
         labels = tf.cast(labels, tf.int32)
+        if self.input_crop == "random":
+            offsets = self.mixup_rng.uniform(tf.shape(waveforms)[:1], 0, tf.shape(waveforms)[1], dtype=tf.int32)
+            waveforms = tile_crop(waveforms, offsets)
         x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.mixup_rng)
+        weights = None
+        if self.class_weights is not None:
+            y1, y2, lam, weights = pair_weights(y1, y2, lam, self.class_weights)
         with tf.GradientTape() as tape:
             embeddings = self.embedding_model(x, training=True)
             # The loss head runs in float32 even under mixed precision.
             embeddings = tf.cast(embeddings, tf.float32)
             per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True)
+            if weights is not None:  # a mean over the batch, not over the weights: no division by zero
+                per_sample = per_sample * weights
             loss = tf.reduce_mean(per_sample)
             regularization = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
             total = loss + tf.cast(regularization, loss.dtype)
@@ -155,6 +219,8 @@ class ASDTrainer(keras.Model):
             "mixup_prob": self.mixup_prob,
             "mixup_alpha": self.mixup_alpha,
             "seed": self.seed,
+            "class_weights": self.class_weights,
+            "input_crop": self.input_crop,
             "name": self.name,
         }
 
