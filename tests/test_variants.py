@@ -188,3 +188,19 @@ def test_all_variants_train_end_to_end(tiny_run_factory, tiny_data):
     assert labels["domain_in_label"] is False
     assert labels["names"] == sorted({f"{c.machine}/{c.section}/{c.attributes or '-'}" for c in source})
     assert np.isfinite(summary["final"]["loss"])
+
+
+def test_variant_flags_set_the_settings():
+    """The command-line flags of the variants reach TrainConfig (and the defaults stay when not given)."""
+    import argparse
+
+    from asd_tf.training.cli import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    base = ["train", "--data", "/somewhere", "--out", "/tmp/x"]
+    cfg = config_from_args(parser.parse_args(base))
+    assert (cfg.domain_in_label, cfg.class_weights, cfg.source_only, cfg.input_crop) == (True, "none", False, "none")
+    cfg = config_from_args(parser.parse_args(base + ["--no-domain-in-label", "--class-weights", "source_counts",
+                                                     "--source-only", "--input-crop", "random"]))
+    assert (cfg.domain_in_label, cfg.class_weights, cfg.source_only, cfg.input_crop) == (False, "source_counts", True, "random")

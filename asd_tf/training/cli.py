@@ -41,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help="backbone option")
     p.add_argument("--mixed-precision", action="store_true", default=None, dest="mixed_precision")
     p.add_argument("--jit", action="store_true", default=None, help="compile the train step with XLA")
+    p.add_argument("--no-domain-in-label", action="store_false", default=None, dest="domain_in_label",
+                   help="leave the domain out of the class label; target training clips get no class gradient "
+                        "(they stay scoring references)")
+    p.add_argument("--class-weights", choices=["none", "source_counts"], dest="class_weights",
+                   help="per-clip loss weights: source_counts = source clips outside the class within its machine type")
+    p.add_argument("--source-only", action="store_true", default=None, dest="source_only",
+                   help="train on source clips only (target clips stay scoring references)")
+    p.add_argument("--input-crop", choices=["none", "random"], dest="input_crop",
+                   help="random: each input tiled and cut back from a random offset (a circular shift)")
     p.add_argument("--skip-bad", action="store_true", default=None, dest="skip_bad",
                    help="leave out unusable clips (listed in RUN_DIR/skipped_clips.json) instead of stopping")
     p.add_argument("--preset", choices=["full", "demo"], default="full",
@@ -84,6 +93,7 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
         "cache_dir", "mixed_precision", "jit", "system", "skip_bad",
+        "domain_in_label", "class_weights", "source_only", "input_crop",
     ):
         value = getattr(args, field, None)
         if value is not None:
