@@ -252,3 +252,17 @@ def test_plot_rise_writes_png_and_pdf_of_expected_size(tmp_path):
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
     with pytest.raises(ConfigError):
         plot_rise(spec, maps, ["only one title"], 16000, 512, str(tmp_path / "bad"))
+
+
+def test_silence_warning_only_for_digital_silence(tmp_path):
+    """A clip below half a 16-bit step warns (naming the file); one 16-bit step of signal does not."""
+    from asd_tf.explain.run_tools import silence_warning
+
+    path = tmp_path / "section_00_source_test_normal_0000_a.wav"
+    message = silence_warning(np.zeros(16000, np.float32), path)
+    assert message is not None and str(path) in message and "silent clip" in message
+    assert silence_warning(np.full(8, 1e-5, np.float32), path) is not None  # 0.33 of a 16-bit step
+    one_step = np.zeros(16000, np.float32)
+    one_step[123] = -1.0 / 32768.0  # the quietest sample a 16-bit WAV can hold
+    assert silence_warning(one_step, path) is None
+    assert silence_warning(np.zeros(0, np.float32), path) is not None

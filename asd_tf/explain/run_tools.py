@@ -336,6 +336,9 @@ class RiseExplainer:
         frontend, embedder, (n_fft, hop) = self._model(member)
         centres, what, fallback = self.centres(machine, section)
         wave = load_audio(wav_path, self.rd.audio)  # [num_samples]
+        silent = silence_warning(wave, wav_path)
+        if silent:
+            warnings.warn(silent, stacklevel=2)
         spec = np.asarray(frontend(tf.constant(wave[None]), training=False)["spectrogram"][0], np.float32)  # [T, F]
 
         def embed(x):
@@ -351,6 +354,23 @@ class RiseExplainer:
             n_centres=int(centres.shape[0]), sample_rate=int(self.rd.audio.sample_rate), hop=hop, n_fft=n_fft,
             n_masks=int(n_masks), seed=int(seed),
         )
+
+
+#: Peak below half a 16-bit step: nothing a 16-bit WAV could hold (digital silence).
+SILENCE_PEAK = 0.5 / 32768.0
+
+
+def silence_warning(wave: np.ndarray, wav_path: str | Path) -> str | None:
+    """A one-line warning if ``wave`` (the clip as the model reads it) is digital silence, else ``None``.
+
+    RISE on silence measures how the model reacts to masking nothing: the map is
+    noise about the clip's score, not a localisation of any sound.
+    """
+    peak = float(np.max(np.abs(wave))) if np.size(wave) else 0.0
+    if peak >= SILENCE_PEAK:
+        return None
+    return (f"{wav_path}: silent clip (peak {peak:.2g} of full scale); its RISE map shows no sound, "
+            "only the model's response to masked silence")
 
 
 def rise_for_clip(
