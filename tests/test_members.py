@@ -112,3 +112,6 @@ def test_members_train_seeds_ensemble_scores_and_rerun(tiny_data, tmp_path, monk
     assert main(command + ["--no-evaluate"]) == 0
     assert trained == []
     assert (out / "model.keras").stat().st_mtime_ns == model_0
+    # The count is recorded, not an identity setting: the run now stands for its first member only.
+    assert main(command[:-3] + ["--members", "1", "--quiet", "--no-evaluate"]) == 0
+    assert trained == [] and TrainConfig.load(out / "config.yaml").members == 1

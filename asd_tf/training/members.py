@@ -27,7 +27,7 @@ from typing import Callable
 from . import artifacts
 from .config import TrainConfig
 
-ENSEMBLE_DIR = "members_ensemble"
+ENSEMBLE_DIR = artifacts.ENSEMBLE_DIR
 
 
 def member_dir(run_dir: str | Path, index: int) -> Path:
@@ -77,8 +77,3 @@ def _record_members(run_dir: Path, members: int) -> None:
     if saved.members != members:
         dataclasses.replace(saved, members=members).save(path)
 
-
-def ensemble_members(run_dir: str | Path) -> list[Path]:
-    """Run directories of the further members (1..N-1) recorded in ``run_dir/config.yaml``, in order."""
-    run = artifacts.Run.open(run_dir)
-    return [member_dir(run.directory, i) for i in range(1, run.config.members)]
