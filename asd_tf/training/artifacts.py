@@ -16,7 +16,9 @@ Layout of ``RUN_DIR`` (one model)::
     .complete              written last: training finished
 
 With ``labels: individual`` every machine x section gets its own model in
-``members/<machine>_section_<XX>/`` with the same files. Under
+``members/<machine>_section_<XX>/`` with the same files. With ``members: N`` (an ensemble,
+:mod:`asd_tf.training.members`) ``RUN_DIR`` is member 0 and member ``i`` a whole run directory
+``members_ensemble/m<i>/`` (seed + i). Under
 MultiWorkerMirroredStrategy the chief writes ``RUN_DIR``; every other worker
 writes the same files (the same model: training is synchronous) to
 ``.workers/<task>_<index>/``.
@@ -42,6 +44,7 @@ LABELS_FILE = "label_set.json"
 COMPLETE_FILE = ".complete"
 LOCK_FILE = ".lock"
 MEMBERS_DIR = "members"
+ENSEMBLE_DIR = "members_ensemble"  # further members of an ensemble (members: N), not the individual models
 WORKERS_DIR = ".workers"
 
 

@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="train on source clips only (target clips stay scoring references)")
     p.add_argument("--input-crop", choices=["none", "random"], dest="input_crop",
                    help="random: each input tiled and cut back from a random offset (a circular shift)")
+    p.add_argument("--members", type=int, dest="members", metavar="N",
+                   help="train N members with seeds seed..seed+N-1 (member 0 in RUN_DIR, member i in "
+                        "RUN_DIR/members_ensemble/m<i>/; a rerun skips finished members) and evaluate their "
+                        "scores as one system (default 1)")
+    p.add_argument("--combine", choices=["sum", "zscore"], default="sum",
+                   help="how --members are combined: sum (the reference code) or zscore (each member "
+                        "standardised per section on its training scores, then summed)")
     p.add_argument("--skip-bad", action="store_true", default=None, dest="skip_bad",
                    help="leave out unusable clips (listed in RUN_DIR/skipped_clips.json) instead of stopping")
     p.add_argument("--preset", choices=["full", "demo"], default="full",
@@ -93,7 +100,7 @@ def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | Non
         "data", "out", "loss", "labels", "epochs", "batch_size", "seed", "strategy", "backbone", "branches",
         "num_samples", "learning_rate", "mixup_prob", "mixup_alpha", "label_mix", "max_train_clips", "dataset",
         "cache_dir", "mixed_precision", "jit", "system", "skip_bad",
-        "domain_in_label", "class_weights", "source_only", "input_crop",
+        "domain_in_label", "class_weights", "source_only", "input_crop", "members",
     ):
         value = getattr(args, field, None)
         if value is not None:
@@ -134,7 +141,8 @@ def _demo_values(args: argparse.Namespace, file_values: dict[str, Any]) -> dict[
 def run_train(args: argparse.Namespace) -> int:
     from ..console import start_tensorflow
     from .demo import PhaseTimer, describe_demo, ensure_demo_data, how_to_read
-    from .run import format_train_summary, train
+    from .members import train_members
+    from .run import format_train_summary
 
     timer = PhaseTimer()
     file_values, file_backends = _config_file(args.config)  # read the --config file once
@@ -164,9 +172,11 @@ def run_train(args: argparse.Namespace) -> int:
 
         check_backends(cfg.system, backends)  # before training, not after hours of it
     timer.start("training")
-    run_dir = train(cfg)
+    member_dirs = train_members(cfg)  # one member (the default): exactly train(cfg)
+    run_dir = member_dirs[0]
     timer.stop()
-    print(format_train_summary(run_dir))
+    for member in member_dirs:
+        print(format_train_summary(member))
     from ..distribute import worker_role
 
     if not worker_role()[0]:
@@ -180,10 +190,12 @@ def run_train(args: argparse.Namespace) -> int:
         timer.start("evaluation (embeddings, scoring)")
         first = None
         for backend in backends:
-            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad, progress=not args.quiet)
-            print(f"scoring backend: {backend}")
+            results = evaluate_run(run_dir, backend=backend, skip_bad=cfg.skip_bad, progress=not args.quiet,
+                                   ensemble=member_dirs[1:], combine=args.combine)
+            print(f"scoring backend: {backend}" + (f", {len(member_dirs)} members ({args.combine})"
+                                                   if len(member_dirs) > 1 else ""))
             print(format_summary(results))
-            first = first or (results, evaluation_dir(Path(run_dir), backend, False))
+            first = first or (results, evaluation_dir(Path(run_dir), backend, len(member_dirs) > 1, args.combine))
         timer.stop()
         print(how_to_read(*first))
     print(timer.summary())

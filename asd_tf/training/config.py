@@ -84,6 +84,9 @@ class TrainConfig:
     class_weights: str = _setting("none", choices=("none", "source_counts"))  # per-clip loss weights
     source_only: bool = False  # train on source clips only (target clips stay scoring references)
     input_crop: str = _setting("none", choices=("none", "random"))  # random: tiled, cropped from a random offset
+    # Ensemble of members trained with seeds seed..seed+members-1 (training.members); not an identity
+    # setting: a finished run grows from 5 to 10 members by rerunning with the larger count.
+    members: int = _setting(1, min=1)
 
     def validate(self) -> "TrainConfig":
         """Check (and normalise in place) every setting; ConfigError naming the key, value and what is allowed.
@@ -101,6 +104,9 @@ class TrainConfig:
             if embedding or f.name != "backbone":
                 _check_rules(f.name, value, f.metadata)
             setattr(self, f.name, value)
+        if self.system == "logmel_knn" and self.members > 1:
+            raise ConfigError(f"members: {self.members}, but system logmel_knn trains no model "
+                              "(an ensemble of seeds means nothing for it); use members: 1")
         if not embedding:
             return self
         from ..losses.featex import build_featex
