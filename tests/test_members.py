@@ -45,7 +45,7 @@ def test_members_train_seeds_ensemble_scores_and_rerun(tiny_data, tmp_path, monk
     a rerun skips finished members and resumes only the unfinished one."""
     from asd_tf.cli import main
     from asd_tf.data.index import scan_dataset
-    from asd_tf.evaluation.run import evaluate_run, score_run
+    from asd_tf.evaluation.run import score_run
     from asd_tf.training import run as run_module
     from asd_tf.training.config import TrainConfig
 
@@ -82,7 +82,8 @@ def test_members_train_seeds_ensemble_scores_and_rerun(tiny_data, tmp_path, monk
             tr = np.array([s for c, s in zip(train_clips, train_scores) if (c.machine, c.section) == key])
             te = np.array([(c.machine, c.section) == key for c in test_clips])
             z_sum[te] += (test_scores[te] - tr.mean()) / tr.std()
-    evaluate_run(out, ensemble=[m1], combine="zscore", progress=False)
+    # `asd-tf evaluate RUN` finds the members itself (members: 2 in config.yaml)
+    assert main(["evaluate", str(out), "--combine", "zscore"]) == 0
     got = _submission_scores(out / "evaluation" / "kmeans_ensemble_zscore" / "submission")
     expected = _by_clip(test_clips, z_sum)
     assert len(got) == len(test_clips)

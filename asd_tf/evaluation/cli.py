@@ -62,6 +62,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.backend = [default_backend(system)]
         if system != "embedding":
             print(f"scoring backend: {args.backend[0]} (the {system} system's default)")
+    if not args.ensemble:  # a run trained with --members N is scored as its ensemble
+        from ..training.artifacts import Run, ensemble_member_dir
+
+        count = Run.open(args.run).config.members
+        if count > 1:
+            args.ensemble = [str(ensemble_member_dir(args.run, i)) for i in range(1, count)]
+            print(f"ensemble of {count} members (members: {count} in config.yaml); scores combined: "
+                  f"{args.combine or 'sum'}")
     backends = list(dict.fromkeys(args.backend))  # repeated names once
     # --combine: one system of all backends; otherwise one evaluation per backend
     split = options_per_backend(backends, options)  # every option checked before any scoring

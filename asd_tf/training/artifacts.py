@@ -48,6 +48,12 @@ ENSEMBLE_DIR = "members_ensemble"  # further members of an ensemble (members: N)
 WORKERS_DIR = ".workers"
 
 
+def ensemble_member_dir(run_dir: str | Path, index: int) -> Path:
+    """Run directory of ensemble member ``index`` (``members: N``): ``run_dir`` itself for 0, else ``run_dir/members_ensemble/m<index>``."""
+    run_dir = Path(run_dir)
+    return run_dir if index == 0 else run_dir / ENSEMBLE_DIR / f"m{index}"
+
+
 def member_dirname(machine: str, section: str) -> str:
     return f"{machine}_section_{section}"
 

@@ -32,8 +32,7 @@ ENSEMBLE_DIR = artifacts.ENSEMBLE_DIR
 
 def member_dir(run_dir: str | Path, index: int) -> Path:
     """Directory of member ``index`` (0-based): ``run_dir`` itself for 0, else ``run_dir/members_ensemble/m<index>``."""
-    run_dir = Path(run_dir)
-    return run_dir if index == 0 else run_dir / ENSEMBLE_DIR / f"m{index}"
+    return artifacts.ensemble_member_dir(run_dir, index)
 
 
 def member_config(cfg: TrainConfig, index: int) -> TrainConfig:
