@@ -60,8 +60,25 @@ def values(results: dict) -> dict:
 def _yaml(layout: str, stem: str) -> Path | None:
     from asd_tf.experiments.configs import EXPERIMENTS_DIR
 
-    found = sorted(EXPERIMENTS_DIR.glob(f"{layout}_[0-9]*_{stem}.yaml"))
+    # ``*``: the DCASE 2020 YAMLs are named dcase2020_emm_NN_<stem>
+    found = sorted(EXPERIMENTS_DIR.glob(f"{layout}_*_{stem}.yaml"))
     return found[0] if found else None
+
+
+def _dcase2020_from_2022(stem: str):
+    """DCASE 2020 has no attributes (and no domains): the 2022 row with ``labels: section``.
+
+    On a 2020 layout the ``attribute`` classes reduce to machine type x machine ID (the 2020
+    machine ID is stored as the section), i.e. ``section``, the label set the 2020 YAMLs use."""
+    from asd_tf.experiments.configs import load_experiment
+
+    path = _yaml("dcase2022", stem)
+    if path is None:
+        return None
+    exp = load_experiment(path)
+    train = {**exp.train, "dataset": "dcase2020", "labels": "section"}
+    return dataclasses.replace(exp, name="dcase2020_" + path.stem.split("_", 2)[2].replace("attribute", "section"),
+                               dataset="dcase2020", train=train, task="machine types and IDs")
 
 
 def _experiment(layout: str, key: str):
@@ -69,9 +86,14 @@ def _experiment(layout: str, key: str):
 
     stem, backends = next((s, b) for k, s, b in ROWS if k == key)
     path = _yaml(layout, stem)
-    if path is None:
+    if path is None and layout == "dcase2020" and stem.endswith("_attribute"):
+        exp = _dcase2020_from_2022(stem)
+    elif path is None:
         return None
-    exp = load_experiment(path)
+    else:
+        exp = load_experiment(path)
+    if exp is None:
+        return None
     return dataclasses.replace(exp, backends=tuple(backends)) if backends else exp
 
 
