@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import shlex
 import subprocess
@@ -143,8 +142,9 @@ def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> di
             stats = {}
             for k, _ in COLUMNS + EXTRA:
                 v = np.array([s[k] for s in per_seed.values() if s.get(k) is not None], dtype=float) * 100
-                stats[k] = {"mean": float(v.mean()) if v.size else math.nan,
-                            "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan}
+                # None (JSON null), not NaN: a value no trial has (AUC target on DCASE 2020: no domains)
+                stats[k] = {"mean": float(v.mean()) if v.size else None,
+                            "std": float(v.std(ddof=1)) if v.size >= 2 else None}
             rows.append({"system": getattr(exp, "backend_rows", {}).get(backend, exp.row), "config": exp.name, "key": key, "backend": backend,
                          "seeds": sorted(per_seed), "per_seed": per_seed, "stats": stats})
     verdict = []
@@ -154,18 +154,19 @@ def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> di
             continue
         for r in rows:
             if r["key"] == key and r["backend"] != "kmeans":
-                d_t = r["stats"]["auc_target"]["mean"] - base["stats"]["auc_target"]["mean"]
+                t, t0 = r["stats"]["auc_target"]["mean"], base["stats"]["auc_target"]["mean"]
+                d_t = None if t is None or t0 is None else t - t0  # None: no target domain (DCASE 2020)
                 d_o = r["stats"]["official"]["mean"] - base["stats"]["official"]["mean"]
                 verdict.append({"system": r["system"], "backend": r["backend"], "target_auc_gain": d_t,
-                                "official_gain": d_o, "goal_met": bool(d_t >= 10.0 and d_o >= 0.0),
+                                "official_gain": d_o, "goal_met": None if d_t is None else bool(d_t >= 10.0 and d_o >= 0.0),
                                 "seeds": sorted(set(r["seeds"]) & set(base["seeds"]))})
     return {**meta, "rows": rows, "goal": verdict}
 
 
 def _fmt(s: dict) -> str:
-    if math.isnan(s["mean"]):
+    if s["mean"] is None:
         return "-"
-    return f"{s['mean']:.1f}" + ("" if math.isnan(s["std"]) else f" ± {s['std']:.1f}")
+    return f"{s['mean']:.1f}" + ("" if s["std"] is None else f" ± {s['std']:.1f}")
 
 
 def to_markdown(table: dict) -> str:
@@ -194,8 +195,10 @@ def to_markdown(table: dict) -> str:
                   "high), per trained system and backend, on the means over the trials:", "",
                   "| system | backend | target AUC gain | official gain | goal met |", "|---|---|---:|---:|---|"]
         for v in table["goal"]:
-            lines.append(f"| {v['system']} | {v['backend']} | {v['target_auc_gain']:+.1f} | "
-                         f"{v['official_gain']:+.1f} | {'yes' if v['goal_met'] else 'no'} |")
+            gain, met = v["target_auc_gain"], v["goal_met"]
+            lines.append(f"| {v['system']} | {v['backend']} | {'-' if gain is None else f'{gain:+.1f}'} | "
+                         f"{v['official_gain']:+.1f} | "
+                         f"{'n/a (no target domain)' if met is None else 'yes' if met else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
