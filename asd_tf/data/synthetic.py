@@ -49,7 +49,9 @@ every fault a mixture of the clip's operating state with another attribute
 value of its section (``attribute_mix``): a section classifier is trained to
 map all of a section's attribute values, and mixup's mixtures of them, to one
 point and so cannot see it, an attribute classifier maps it between two of its
-clusters. ``PROFILES`` holds all three.
+clusters. The ``domain_shift`` profile (the target-domain study, docs/notes/target.md)
+records the target domain elsewhere (another microphone, a reverberant room, factory
+noise) in operating states outside the source range. ``PROFILES`` holds all four.
 
 Determinism: every clip draws from ``numpy.random.Generator`` objects seeded by
 ``(seed, machine, section, domain, split, label, index)`` only, so the output is
@@ -115,6 +117,10 @@ SIZES: dict[str, SizeSpec] = {
     # attribute at this scale) the classifier overfits the source domain within 20 epochs
     # (docs/synthetic_claim_study.md, vL -> vM). The quick comparison preset's data.
     "compare": SizeSpec(4, 2, 150, 300, 60, 25, 2.0),
+    # DCASE 2023's 990 source + 10 target training clips per section scaled down for a CPU
+    # (100 + 10, the 10 kept), its 50 test clips per domain x label, 2-s clips (the quick
+    # preset's input); the data of the target-domain study (docs/notes/target.md)
+    "target": SizeSpec(4, 2, 100, 100, 10, 50, 2.0),
 }
 
 # machine folder name -> sound kind, per layout (order matters: tiny takes the first 3)
@@ -771,6 +777,13 @@ class Profile:
         fallback_kind: the fault drawn instead of ``attribute_mix`` where the clip's domain
             of its section has no other attribute value (noAttribute sections, DCASE 2020).
         load_slip: relative speed drop at full load for the ``wt`` attribute (0: none).
+        target_noise: noise kind of the target-domain clips (``""``: the profile's ``noise``),
+            a background the source domain never has.
+        target_rt60_s: range of the reverberation time (s) of a room response every
+            target-domain clip is recorded through (one room per section, drawn from the
+            section's design; None: no room, as in the source domain).
+        target_mic: every target-domain clip through the section's other microphone
+            (``_Design.mic_eq``), with or without a ``mic`` attribute.
     """
 
     noise: str
@@ -783,6 +796,9 @@ class Profile:
     mix_fraction: tuple[float, float] = (0.4, 0.6)
     fallback_kind: str = "harmonic_balance"
     load_slip: float = 0.0
+    target_noise: str = ""
+    target_rt60_s: tuple[float, float] | None = None
+    target_mic: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -819,6 +835,22 @@ PROFILES: dict[str, Profile] = {
         "stationary broadband noise with a random tilt (+-6 dB/octave) and level (-6..+6 dB), "
         "faults mixing in another attribute value's operating state",
         mix_fraction=(0.4, 0.6), fallback_kind="harmonic_balance", load_slip=0.12),
+    # The target-domain study (docs/notes/target.md): a domain shift the source data do not
+    # cover, as in DCASE 2023. The target operating states lie outside the source range (the
+    # layouts' target attribute values; load slows the machine), and the target is recorded
+    # elsewhere: another microphone, a reverberant room and non-stationary factory noise,
+    # where the source is dry, on its own microphone, in stationary noise. Faults are
+    # ordinary mechanical ones (no attribute mixtures), each lasting 40-100 % of the clip.
+    "domain_shift": Profile(
+        "stationary", 6.0, (-6.0, 6.0),
+        {"rotor": ("extra_tone", "detune", "modulation", "rub"),
+         "fan": ("extra_tone", "detune", "modulation", "rub"),
+         "pulse": ("missing_pulse", "extra_tone", "modulation", "rub"),
+         "gear": ("extra_tone", "detune", "modulation", "rub")},
+        (0.4, 1.0), (4.0, 12.0),
+        "source: stationary tilted noise (-6..+6 dB), dry, own microphone; target: operating "
+        "states outside the source range, another microphone, a reverberant room, factory noise",
+        load_slip=0.12, target_noise="factory", target_rt60_s=(0.4, 1.0), target_mic=True),
 }
 # A profile's settings are part of what its name promises: a change to one changes the
 # output of existing (layout, size, seed, profile) combinations and needs a new
@@ -907,6 +939,34 @@ def _apply_eq(x: np.ndarray, eq: list[tuple[float, float, float]]) -> np.ndarray
     return np.fft.irfft(np.fft.rfft(x) * gain, len(x))
 
 
+def _room_response(layout: str, kind: str, section: str, rt60_s: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """Impulse response of a section's target-domain room and its reverberation time (s).
+
+    A direct path followed 5 ms later by exponentially decaying Gaussian noise (energy
+    decay 60 dB in ``rt60``, drawn from ``rt60_s``), direct-to-reverberant energy ratio
+    -3..+3 dB, unit energy; fixed per section (seeded by the design, not the dataset
+    seed): the target domain is one room.
+    """
+    rng = _design_rng("room", layout if layout != "dcase2020" else "2020", kind, section)
+    rt60 = float(rng.uniform(*rt60_s))
+    drr_db = float(rng.uniform(-3.0, 3.0))
+    t = np.arange(int(1.2 * rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = rng.standard_normal(len(t)) * 10.0 ** (-3.0 * t / rt60)  # amplitude: -60 dB at rt60
+    tail[t < 0.005] = 0.0
+    tail *= 10.0 ** (-drr_db / 20.0) / np.sqrt(np.sum(tail ** 2))
+    tail[0] = 1.0
+    return tail / np.sqrt(np.sum(tail ** 2)), rt60
+
+
+def _apply_room(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """``x`` through the room ``ir`` by circular convolution: the machine runs before and
+    after the clip, so the reverberant tail is in steady state from the first sample."""
+    n = len(x)
+    if len(ir) > n:
+        ir = ir[:n]
+    return np.fft.irfft(np.fft.rfft(x) * np.fft.rfft(ir, n), n)
+
+
 # --------------------------------------------------------------------------- clip rendering
 def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
     """Energy of ``x`` inside a time-frequency box (FFT of the time segment, band sum)."""
@@ -967,7 +1027,9 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
     design = _apply_variant(base, spec.layout, design_key, state.variant)
     ms = _synth_machine(design, state, rng_machine, n)
     machine_rms = float(np.sqrt(np.mean(ms.signal ** 2)) + 1e-12)
-    if profile.noise == "factory":
+    shifted = spec.domain == "target"  # the profile's target-domain recording conditions apply
+    noise_kind = profile.target_noise if shifted and profile.target_noise else profile.noise
+    if noise_kind == "factory":
         noise = _factory_noise(rng_noise, n)
     else:
         noise = _stationary_noise(rng_noise, n, profile.noise_tilt_db)
@@ -995,7 +1057,9 @@ def _render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[
             anomaly = anomaly + scalable * np.sqrt(10.0 ** (snr_db / 10.0) * ref / max(own, 1e-30))
         if with_anomaly:
             mix = mix + anomaly
-    if state.mic:
+    if shifted and profile.target_rt60_s is not None:
+        mix = _apply_room(mix, _room_response(spec.layout, spec.kind, design_key, profile.target_rt60_s)[0])
+    if state.mic or (shifted and profile.target_mic):
         mix = _apply_eq(mix, design.mic_eq)
     # random recording gain; the normalisation ignores the anomaly so that adding it
     # changes nothing outside its box (noise has unit RMS by construction)
@@ -1193,7 +1257,7 @@ def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = 
     """Write a synthetic dataset to ``out_dir`` and return its path.
 
     ``profile`` names the noise and fault design (PROFILES: ``factory``, the
-    default, ``structural`` or ``mixed_state``). If ``out_dir/.complete`` already describes the
+    default, ``structural``, ``mixed_state`` or ``domain_shift``). If ``out_dir/.complete`` already describes the
     same (layout, size, seed, eval_split, profile, generator version), nothing
     is regenerated. ``n_jobs`` worker
     processes render clips in parallel (default: up to 2 for small/medium, 1 for
