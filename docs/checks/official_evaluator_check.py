@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     asd-tf synth /tmp/d24e --layout dcase2024 --size tiny --eval-split
-    PYTHONPATH=$PWD python docs/notes/official_evaluator_check.py /tmp/d24e EVALUATOR_DIR EVAL_PYTHON \
+    PYTHONPATH=$PWD python docs/checks/official_evaluator_check.py /tmp/d24e EVALUATOR_DIR EVAL_PYTHON \
         dcase2024_task2_evaluator.py
 
 ``EVALUATOR_DIR`` holds an unchanged copy of the official evaluator script and
