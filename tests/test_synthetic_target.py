@@ -1,5 +1,5 @@
 """The target-domain study's synthetic set (``--size target --profile domain_shift``,
-docs/notes/target.md): DCASE 2023 counts and a domain shift the source data do not cover."""
+docs/target_domain.md): DCASE 2023 counts and a domain shift the source data do not cover."""
 
 from __future__ import annotations
 

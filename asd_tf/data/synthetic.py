@@ -49,7 +49,7 @@ every fault a mixture of the clip's operating state with another attribute
 value of its section (``attribute_mix``): a section classifier is trained to
 map all of a section's attribute values, and mixup's mixtures of them, to one
 point and so cannot see it, an attribute classifier maps it between two of its
-clusters. The ``domain_shift`` profile (the target-domain study, docs/notes/target.md)
+clusters. The ``domain_shift`` profile (the target-domain study, docs/target_domain.md)
 records the target domain elsewhere (another microphone, a reverberant room, factory
 noise) in operating states outside the source range. ``PROFILES`` holds all four.
 
@@ -119,7 +119,7 @@ SIZES: dict[str, SizeSpec] = {
     "compare": SizeSpec(4, 2, 150, 300, 60, 25, 2.0),
     # DCASE 2023's 990 source + 10 target training clips per section scaled down for a CPU
     # (100 + 10, the 10 kept), its 50 test clips per domain x label, 2-s clips (the quick
-    # preset's input); the data of the target-domain study (docs/notes/target.md)
+    # preset's input); the data of the target-domain study (docs/target_domain.md)
     "target": SizeSpec(4, 2, 100, 100, 10, 50, 2.0),
 }
 
@@ -835,7 +835,7 @@ PROFILES: dict[str, Profile] = {
         "stationary broadband noise with a random tilt (+-6 dB/octave) and level (-6..+6 dB), "
         "faults mixing in another attribute value's operating state",
         mix_fraction=(0.4, 0.6), fallback_kind="harmonic_balance", load_slip=0.12),
-    # The target-domain study (docs/notes/target.md): a domain shift the source data do not
+    # The target-domain study (docs/target_domain.md): a domain shift the source data do not
     # cover, as in DCASE 2023. The target operating states lie outside the source range (the
     # layouts' target attribute values; load slows the machine), and the target is recorded
     # elsewhere: another microphone, a reverberant room and non-stationary factory noise,
