@@ -88,3 +88,17 @@ def tiny_run_factory(tiny_data, tmp_path_factory):
         return cache[key]
 
     return factory
+
+
+def touch_wav(path: Path) -> Path:
+    """A valid 2-sample 16-bit WAV at ``path`` (parents made): index tests need a file name that is also audio,
+    since `asd-tf index` checks the audio as well as the name."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(16000)
+        fh.writeframes(b"\0\0\0\0")
+    return path

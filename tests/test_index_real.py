@@ -183,16 +183,7 @@ def index_only_cli(monkeypatch):
     return cli.main
 
 
-def touch(path: Path) -> Path:
-    import wave
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as fh:  # a 2-sample WAV: `asd-tf index` checks the audio too
-        fh.setnchannels(1)
-        fh.setsampwidth(2)
-        fh.setframerate(16000)
-        fh.writeframes(b"\0\0\0\0")
-    return path
+from conftest import touch_wav as touch  # noqa: E402  (a 2-sample WAV: index checks audio)
 
 
 def test_dev_eval_subfolders_and_ground_truth(tmp_path: Path) -> None:

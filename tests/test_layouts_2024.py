@@ -22,16 +22,7 @@ from asd_tf.data.index import scan_dataset
 from asd_tf.errors import FileNameError
 
 
-def touch(path: Path) -> Path:
-    import wave
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as fh:  # a 2-sample WAV: `asd-tf index` checks the audio as well as the name
-        fh.setnchannels(1)
-        fh.setsampwidth(2)
-        fh.setframerate(16000)
-        fh.writeframes(b"\0\0\0\0")
-    return path
+from conftest import touch_wav as touch  # noqa: E402  (a 2-sample WAV: index checks audio)
 
 
 # --------------------------------------------------------------------------- names
