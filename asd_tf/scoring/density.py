@@ -47,8 +47,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError
-from asd_tf.scoring.kmeans import KMeansBackend, check_embeddings, l2_normalize, section_name
+from asd_tf.errors import ConfigError
+from asd_tf.scoring.kmeans import (
+    KMeansBackend, check_embeddings, l2_normalize, section_name, section_training_embeddings,
+)
 from asd_tf.scoring.knn import is_target
 from asd_tf.scoring.smote import check_smote_options, smote_target
 
@@ -237,11 +239,8 @@ class DensityBackend:
 
     def fit(self, train_embeddings: np.ndarray, train_records: Sequence[Any]) -> "DensityBackend":
         """Build the section's references from its training embeddings ``[N, D]`` and their densities."""
-        emb = check_embeddings(train_embeddings, train_records, "density fit")
-        if emb.shape[0] == 0:
-            raise DatasetError(f"density backend: no training clips for {section_name(train_records)}")
+        self._emb = section_training_embeddings(train_embeddings, train_records, "density")
         self._where = section_name(train_records)
-        self._emb = l2_normalize(emb)
         self._is_target = is_target(train_records)
         self._src_refs, owner = self._source_part(self._emb, train_records, self._is_target)
         self.references, tgt_rows = self._build(self._emb, self._is_target, warn=True)

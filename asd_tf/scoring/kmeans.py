@@ -79,6 +79,17 @@ def check_embeddings(emb: np.ndarray, records: Sequence[Any], what: str) -> np.n
     return emb
 
 
+def section_training_embeddings(emb: np.ndarray, records: Sequence[Any], backend: str) -> np.ndarray:
+    """A section's training embeddings checked (:func:`check_embeddings`) and L2-normalised, ``[N, D]``.
+
+    Every embedding backend's ``fit`` starts here; no training clips is a DatasetError naming the section.
+    """
+    emb = l2_normalize(check_embeddings(emb, records, f"{backend} fit"))
+    if emb.shape[0] == 0:
+        raise DatasetError(f"{backend} backend: no training clips for {section_name(records)}")
+    return emb
+
+
 class KMeansBackend:
     """Minimum cosine distance to k-means centres (source) and target training clips.
 
@@ -124,9 +135,7 @@ class KMeansBackend:
         """Build the centres of one section from its training embeddings ``[N, D]`` and records."""
         from sklearn.cluster import KMeans
 
-        emb = l2_normalize(check_embeddings(train_embeddings, train_records, "kmeans fit"))
-        if emb.shape[0] == 0:
-            raise DatasetError(f"kmeans backend: no training clips for {section_name(train_records)}")
+        emb = section_training_embeddings(train_embeddings, train_records, "kmeans")
         domains = np.array([r.domain for r in train_records])
         is_target = domains == "target"
         fit_mask = ~is_target if self.fit_domains == "source" else np.ones_like(is_target)

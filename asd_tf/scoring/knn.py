@@ -29,8 +29,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError
-from asd_tf.scoring.kmeans import check_embeddings, cosine_distances, l2_normalize, section_name
+from asd_tf.errors import ConfigError
+from asd_tf.scoring.kmeans import (
+    check_embeddings, cosine_distances, section_training_embeddings,
+)
 
 
 def is_target(records: Sequence[Any]) -> np.ndarray:
@@ -94,10 +96,7 @@ class KNNBackend:
 
     def fit(self, train_embeddings: np.ndarray, train_records: Sequence[Any]) -> "KNNBackend":
         """Store the section's L2-normalised training embeddings ``[N, D]`` and their domains."""
-        emb = check_embeddings(train_embeddings, train_records, "knn fit")
-        if emb.shape[0] == 0:
-            raise DatasetError(f"knn backend: no training clips for {section_name(train_records)}")
-        self._train = l2_normalize(emb)
+        self._train = section_training_embeddings(train_embeddings, train_records, "knn")
         self._is_target = is_target(train_records)
         return self
 

@@ -22,8 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError
-from asd_tf.scoring.kmeans import check_embeddings, cosine_distances, l2_normalize, section_name
+from asd_tf.errors import ConfigError
+from asd_tf.scoring.kmeans import (
+    check_embeddings, cosine_distances, section_name, section_training_embeddings,
+)
 from asd_tf.scoring.knn import domain_knn, is_target
 from asd_tf.scoring.smote import check_smote_options, smote_target
 
@@ -61,11 +63,8 @@ class KNNSmoteBackend:
 
     def fit(self, train_embeddings: np.ndarray, train_records: Sequence[Any]) -> "KNNSmoteBackend":
         """Store the section's unit-norm training embeddings ``[N, D]`` and make the SMOTE points."""
-        emb = check_embeddings(train_embeddings, train_records, "knn_smote fit")
-        if emb.shape[0] == 0:
-            raise DatasetError(f"knn_smote backend: no training clips for {section_name(train_records)}")
+        self._emb = section_training_embeddings(train_embeddings, train_records, "knn_smote")
         self._where = section_name(train_records)
-        self._emb = l2_normalize(emb)
         self._is_target = is_target(train_records)
         self.synthetic = self._synth(self._emb, self._is_target, warn=True)
         return self
