@@ -27,12 +27,7 @@ from typing import Callable
 from . import artifacts
 from .config import TrainConfig
 
-ENSEMBLE_DIR = artifacts.ENSEMBLE_DIR
-
-
-def member_dir(run_dir: str | Path, index: int) -> Path:
-    """Directory of member ``index`` (0-based): ``run_dir`` itself for 0, else ``run_dir/members_ensemble/m<index>``."""
-    return artifacts.ensemble_member_dir(run_dir, index)
+member_dir = artifacts.ensemble_member_dir  # member 0 is the run directory itself
 
 
 def member_config(cfg: TrainConfig, index: int) -> TrainConfig:

@@ -255,7 +255,7 @@ def _save_keras_atomic(model, path: Path) -> None:
 
 def train(cfg: TrainConfig) -> Path:
     """Train the run described by ``cfg`` into ``cfg.out``; rerunning resumes or returns the finished run."""
-    from ..distribute import make_strategy, worker_role
+    from ..distribute import worker_role
 
     cfg.validate()
     if not cfg.out:
