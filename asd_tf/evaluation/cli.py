@@ -11,13 +11,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a run's test split; write submission CSVs, results.json and results.md",
     )
     from ..scoring.backends import BACKENDS
+    from ..training.systems import SYSTEM_BACKENDS
 
+    baseline_scores = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in BACKENDS]
     p.add_argument("run", help="run directory made by `asd-tf train`")
-    p.add_argument("--backend", nargs="+", default=["kmeans"], choices=sorted(BACKENDS), metavar="BACKEND",
+    # default None: the run's system picks its backend (kmeans for embedding runs, see run_evaluate)
+    p.add_argument("--backend", nargs="+", default=None, choices=[*sorted(BACKENDS), *baseline_scores],
+                   metavar="BACKEND",
                    help="scoring backend(s): " + ", ".join(sorted(BACKENDS)) + " (default: kmeans, as in the "
                         "paper; knn: nearest clip per domain; knn_smote: knn + SMOTE target points; density: "
                         "local-density normalisation; class_loss: own-class ArcFace loss of the trained head). "
-                        "Several backends are evaluated one by one, or as one system with --combine")
+                        "Several backends are evaluated one by one, or as one system with --combine; "
+                        "dcase_ae runs: ae_mse (default) | ae_mahala; logmel_knn runs: logmel_knn")
     p.add_argument("--data", help="dataset root (default: the run's training data)")
     p.add_argument("--ground-truth", dest="ground_truth", help="directory of evaluator ground-truth CSVs")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="RUN_DIR",
@@ -30,22 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="backend option, e.g. n_clusters=16, fit=all (public-code k-means), k=3, "
                         "variant=difference; BACKEND.KEY=VALUE (e.g. density.k=4) for one backend only")
     p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
-    _add_baseline_backends(p)
     p.add_argument("--skip-bad", action="store_true", dest="skip_bad",
                    help="leave out clips with unusable audio (listed in skipped_clips.json) instead of stopping")
     p.set_defaults(func=run_evaluate)
-
-
-def _add_baseline_backends(parser: argparse.ArgumentParser) -> None:
-    """Let ``--backend`` also name the baselines' scores; without it a run's system picks its default."""
-    from ..training.systems import SYSTEM_BACKENDS
-
-    for action in parser._actions:
-        if "--backend" in action.option_strings:
-            extra = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in (action.choices or [])]
-            action.choices = None if action.choices is None else [*action.choices, *extra]
-            action.default = None
-            action.help = (action.help or "") + "; dcase_ae runs: ae_mse (default) | ae_mahala; logmel_knn runs: logmel_knn"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
