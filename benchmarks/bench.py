@@ -134,7 +134,9 @@ def m_embed(batch_size: int = 64, batches: int = 3) -> dict:
 def m_rise(batch_size: int = 32, batches: int = 3) -> dict:
     import numpy as np
 
-    from asd_tf.explain.rise import make_kmeans_score_fn, measure_inference_throughput, measure_rise_throughput
+    from rise_throughput import measure_inference_throughput, measure_rise_throughput  # benchmarks/ is on sys.path
+
+    from asd_tf.explain.rise import make_kmeans_score_fn
     from asd_tf.features.stft import spectrogram_shape
     from asd_tf.models.reference import build_reference_model
 

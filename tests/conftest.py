@@ -55,7 +55,7 @@ TINY_SAMPLES = 16000
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """The synthetic ``tiny`` DCASE 2022-layout set (seed 0), generated once per test session."""
-    from asd_tf.data.synthetic import generate
+    from asd_tf.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth") / "dcase2022_tiny"
     generate(out, "dcase2022", "tiny", 0)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from asd_tf.errors import LabelError
-from asd_tf.explain.angles import angles_to_centres, plot_angle_histogram
+from asd_tf.explain.angles import angles_to_centres
+from asd_tf.explain.figures import plot_angle_histogram
 
 
 def test_hand_angles():

@@ -3,7 +3,7 @@
 References are independent: a hand count of the public PyTorch network's
 parameters, the public code's frame loop, librosa for the log-mel, NumPy for
 MSE and covariances, scipy for the Mahalanobis distance, and the synthetic
-calibration baseline (``asd_tf.data.baseline.baseline_hmean_auc``).
+calibration baseline (``asd_tf.synthetic.calibration.baseline_hmean_auc``).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def test_dcase_ae_trains_and_scores_by_name(one_machine, tmp_path):
 
 def test_logmel_knn_system_matches_the_calibration_baseline(one_machine, tmp_path):
     from asd_tf.cli import main
-    from asd_tf.data.baseline import baseline_hmean_auc
+    from asd_tf.synthetic.calibration import baseline_hmean_auc
 
     out = tmp_path / "knn"
     assert main(["train", "--system", "logmel_knn", "--data", str(one_machine), "--out", str(out)]) == 0
@@ -236,7 +236,7 @@ def test_logmel_knn_system_matches_the_calibration_baseline(one_machine, tmp_pat
 
 
 def test_nearest_neighbour_scores_hand_case():
-    from asd_tf.data.baseline import nearest_neighbour_scores
+    from asd_tf.scoring.clip_statistics import nearest_neighbour_scores
 
     train = np.array([[0.0], [1.0], [3.0]])  # mean 4/3, std sqrt(14/9)
     sd = np.sqrt(14.0 / 9.0) + 1e-8

@@ -180,7 +180,7 @@ SAMPLES = 32000  # 2 s at 16 kHz (the length of the tiny synthetic clips)
 def attention_run(tmp_path_factory):
     """Train the attention recipe (tiny model, 1 epoch) with `asd-tf train --config`: evaluates its backends."""
     from asd_tf.cli import main
-    from asd_tf.data.synthetic import generate
+    from asd_tf.synthetic import generate
 
     root = tmp_path_factory.mktemp("cl")
     data = generate(root / "dcase2020_tiny", "dcase2020", "tiny", 0)

@@ -317,7 +317,7 @@ def test_synthetic_data_is_named_and_generated_with_its_profile(tmp_path):
 
 
 def test_compare_cli_offers_every_synthetic_size_and_profile():
-    from asd_tf.data.synthetic import PROFILES, SIZES
+    from asd_tf.synthetic import PROFILES, SIZES
 
     parser = C.build_parser()
     for size in SIZES:

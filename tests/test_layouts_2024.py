@@ -12,14 +12,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from asd_tf.data import synthetic as S
+from asd_tf import synthetic as S
 from asd_tf.data.filenames import parse_attributes, parse_filename
 from asd_tf.data.index import scan_dataset
 from asd_tf.errors import FileNameError
+from asd_tf.synthetic.boxes import boxes_csv
+from asd_tf.synthetic.plan import MACHINES
+from asd_tf.synthetic.render import render_clip
+from asd_tf.synthetic.tables import anonymised_names, attribute_tables
+from asd_tf.synthetic.writer import to_pcm16
 
 
 from conftest import touch_wav as touch  # noqa: E402  (a 2-sample WAV: index checks audio)
@@ -225,7 +231,7 @@ def test_unlabelled_test_clip_and_2020_names_need_no_domain(tmp_path: Path) -> N
 
 def test_plan_2024_names_and_counts() -> None:
     specs = S.plan_dataset("dcase2024", "tiny")
-    assert [m for m, _ in S._MACHINES["dcase2024"][:3]] == ["bearing", "gearbox", "RoboticArm"]
+    assert [m for m, _ in MACHINES["dcase2024"][:3]] == ["bearing", "gearbox", "RoboticArm"]
     assert len(specs) == 3 * (12 + 4 + 4 * 4) == 96
     by_machine = {}
     for s in specs:
@@ -282,9 +288,9 @@ _GOLDEN = {
 def _render_hash(specs: list, picks: tuple[int, ...]) -> str:
     h = hashlib.sha256()
     for i in picks:
-        x, boxes = S._render_clip(S.replace(specs[i], duration_s=1.0), 7)
-        h.update(S._to_pcm16(x).tobytes())
-        h.update(S._boxes_csv(boxes).encode())
+        x, boxes = render_clip(replace(specs[i], duration_s=1.0), 7)
+        h.update(to_pcm16(x).tobytes())
+        h.update(boxes_csv(boxes).encode())
     return h.hexdigest()
 
 
@@ -296,10 +302,10 @@ def test_existing_layouts_unchanged(layout: str) -> None:
         f"{layout}_audio": _render_hash(specs, (0, len(specs) // 2 + 1, len(specs) - 1)),
     }
     if layout != "dcase2020":
-        names = S._anonymised_names(specs, 3)
+        names = anonymised_names(specs, 3)
         got[f"{layout}_anon"] = hashlib.sha256("\n".join(sorted(names.values())).encode()).hexdigest()
         got[f"{layout}_tables"] = hashlib.sha256(
-            repr(sorted(S._attribute_tables(specs, names, True).items())).encode()).hexdigest()
+            repr(sorted(attribute_tables(specs, names, True).items())).encode()).hexdigest()
     if layout == "dcase2023":  # attribute_mix partners come from the (now machine-aware) scheme lookup
         mixed = S.plan_dataset(layout, "tiny", "mixed_state")
         got[f"{layout}_mixed_state_audio"] = _render_hash(mixed, (len(mixed) - 1, len(mixed) - 5))

@@ -100,7 +100,7 @@ def test_two_worker_train_command_writes_one_run_directory(tmp_path):
     """`asd-tf train` on two workers: the chief owns RUN_DIR, the other worker its own copy."""
     import json
 
-    from asd_tf.data.synthetic import generate
+    from asd_tf.synthetic import generate
 
     data = generate(tmp_path / "data", "dcase2023", "tiny", seed=0)
     out = tmp_path / "run"

@@ -15,12 +15,10 @@ from asd_tf.explain.rise import (  # noqa: E402
     generate_mask_factors,
     generate_masks,
     make_kmeans_score_fn,
-    measure_inference_throughput,
-    measure_rise_throughput,
-    plot_rise,
     rise_importance,
     sample_mask_grids,
 )
+from asd_tf.explain.figures import plot_rise  # noqa: E402
 
 P_KEEP = 0.75  # paper: each cell masked with probability 0.25
 
@@ -219,15 +217,28 @@ def test_kmeans_score_fn_matches_numpy_cosine_distance():
     np.testing.assert_allclose(keyed(tf.constant(x)).numpy(), expected, atol=1e-5)
 
 
+def _rise_throughput():
+    """``benchmarks/rise_throughput.py`` (the benchmark folder is not a package), loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rise_throughput.py"
+    spec = importlib.util.spec_from_file_location("rise_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_throughput_helpers_count_masks_and_inputs():
+    bench = _rise_throughput()
     calls = []
 
     def score(b):
         calls.append(1)  # Python side effect: runs once per trace only
         return tf.reduce_mean(b, axis=[1, 2])
 
-    r = measure_rise_throughput(score, 24, 40, batch_size=16, n_batches=3)
-    i = measure_inference_throughput(score, 24, 40, batch_size=16, n_batches=3)
+    r = bench.measure_rise_throughput(score, 24, 40, batch_size=16, n_batches=3)
+    i = bench.measure_inference_throughput(score, 24, 40, batch_size=16, n_batches=3)
     assert np.isfinite(r) and r > 0 and np.isfinite(i) and i > 0
     assert len(calls) == 2  # one trace each: the timed loop reuses the compiled step
 
@@ -256,7 +267,7 @@ def test_plot_rise_writes_png_and_pdf_of_expected_size(tmp_path):
 
 def test_silence_warning_only_for_digital_silence(tmp_path):
     """A clip below half a 16-bit step warns (naming the file); one 16-bit step of signal does not."""
-    from asd_tf.explain.run_tools import silence_warning
+    from asd_tf.explain.rise_explainer import silence_warning
 
     path = tmp_path / "section_00_source_test_normal_0000_a.wav"
     message = silence_warning(np.zeros(16000, np.float32), path)

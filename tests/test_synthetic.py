@@ -1,4 +1,4 @@
-"""Tests of the deterministic synthetic dataset generator (asd_tf.data.synthetic).
+"""Tests of the deterministic synthetic dataset generator (asd_tf.synthetic).
 
 References are independent of the generator: the official DCASE file-name
 patterns (own regexes), the counts the brief fixes for size ``tiny``, the
@@ -22,7 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asd_tf.data import synthetic as S
+from asd_tf import synthetic as S
+from asd_tf.synthetic.faults import attribute_mix, other_combos, synth_anomaly
+from asd_tf.synthetic.machines import MachineSound, machine_state, section_design, synth_machine
+from asd_tf.synthetic.noise import stationary_noise
+from asd_tf.synthetic.render import render_clip
 from asd_tf.errors import ConfigError, DatasetError
 
 RE_2020 = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d{8})\.wav$")
@@ -126,8 +130,8 @@ def test_different_seeds_differ(tiny, tmp_path):
 def test_order_independence_of_rendering():
     specs = S.plan_dataset("dcase2022", "tiny")
     pick = [specs[5], specs[40], specs[-1]]
-    forward = [S._render_clip(s, 3)[0] for s in pick]
-    backward = [S._render_clip(s, 3)[0] for s in reversed(pick)][::-1]
+    forward = [render_clip(s, 3)[0] for s in pick]
+    backward = [render_clip(s, 3)[0] for s in reversed(pick)][::-1]
     for a, b in zip(forward, backward):
         np.testing.assert_array_equal(a, b)
 
@@ -171,8 +175,8 @@ def test_anomaly_energy_lies_inside_its_box(profile, expected_kinds):
     kinds = Counter()
     n_fft, hop, sr = 1024, 256, 16000
     for spec in specs[::2]:
-        x, boxes = S._render_clip(spec, 0)
-        y, boxes_y = S._render_clip(spec, 0, with_anomaly=False)
+        x, boxes = render_clip(spec, 0)
+        y, boxes_y = render_clip(spec, 0, with_anomaly=False)
         assert boxes == boxes_y and len(boxes) == 1
         box = boxes[0]
         kinds[box.kind] += 1
@@ -201,15 +205,15 @@ def test_anomaly_energy_lies_inside_its_box(profile, expected_kinds):
     span = S.get_profile(profile).anomaly_span
     for spec in specs[::2]:
         if spec.kind != "pulse":  # missing pulses last from the first to the last pulse removed
-            box = S._render_clip(spec, 0)[1][0]
+            box = render_clip(spec, 0)[1][0]
             assert span[0] - 1e-6 <= (box.t_end_s - box.t_start_s) / spec.duration_s <= span[1] + 1e-6
 
 
 def test_normal_clip_is_unchanged_by_anomaly_hook():
     spec = S.plan_dataset("dcase2022", "tiny")[3]
     assert spec.label == "normal"
-    a, boxes = S._render_clip(spec, 0)
-    b, _ = S._render_clip(spec, 0, with_anomaly=False)
+    a, boxes = render_clip(spec, 0)
+    b, _ = render_clip(spec, 0, with_anomaly=False)
     assert boxes == []
     np.testing.assert_array_equal(a, b)
 
@@ -322,7 +326,7 @@ def test_cli_writes_dataset(tmp_path):
 def test_baseline_on_dev_and_eval_split_agree(tiny):
     from scipy.stats import hmean
 
-    from asd_tf.data.baseline import baseline_hmean_auc
+    from asd_tf.synthetic.calibration import baseline_hmean_auc
 
     dev = baseline_hmean_auc(tiny["dcase2022"])
     ev = baseline_hmean_auc(tiny["eval"])
@@ -336,13 +340,13 @@ def test_baseline_on_dev_and_eval_split_agree(tiny):
             assert ev["auc"][key][dom] == pytest.approx(a)
 
 
-def _fan_sound(n: int) -> "S._MachineSound":
+def _fan_sound(n: int) -> "MachineSound":
     spec = next(s for s in S.plan_dataset("dcase2022", "tiny", "structural") if s.kind == "fan")
-    design = S._section_design(spec.layout, spec.kind, spec.section)
-    return S._synth_machine(design, S._machine_state(spec), np.random.default_rng(5), n)
+    design = section_design(spec.layout, spec.kind, spec.section)
+    return synth_machine(design, machine_state(spec), np.random.default_rng(5), n)
 
 
-def _partial_coefficients(x: np.ndarray, ms: "S._MachineSound", mask: np.ndarray) -> np.ndarray:
+def _partial_coefficients(x: np.ndarray, ms: "MachineSound", mask: np.ndarray) -> np.ndarray:
     """Least-squares amplitude of every partial's own cosine (its phase) in ``x[mask]``."""
     cols = [np.cos(f * ms.phi[mask] + p) for f, _, p in ms.partials]
     cols += [np.sin(f * ms.phi[mask] + p) for f, _, p in ms.partials]
@@ -354,7 +358,7 @@ def test_harmonic_balance_scales_the_twelve_strongest_partials_by_12_to_18_db():
     n = 32000
     ms = _fan_sound(n)
     assert ms.am is None  # fans carry no AM: the fault is a pure change of partial levels
-    fixed, scalable, boxes = S._synth_anomaly("harmonic_balance", ms, np.random.default_rng(1), n, (1.0, 1.0))
+    fixed, scalable, boxes = synth_anomaly("harmonic_balance", ms, np.random.default_rng(1), n, (1.0, 1.0))
     assert scalable is None and boxes[0].kind == "harmonic_balance"
     t = np.arange(n) / S.SAMPLE_RATE
     steady = (t > 0.1) & (t < 1.9)  # inside the fades
@@ -374,7 +378,7 @@ def test_harmonic_balance_scales_the_twelve_strongest_partials_by_12_to_18_db():
 def test_modulation_fault_is_a_new_am_of_the_six_strongest_partials():
     n = 32000
     ms = _fan_sound(n)
-    fixed, _, boxes = S._synth_anomaly("modulation", ms, np.random.default_rng(2), n, (1.0, 1.0))
+    fixed, _, boxes = synth_anomaly("modulation", ms, np.random.default_rng(2), n, (1.0, 1.0))
     t = np.arange(n) / S.SAMPLE_RATE
     steady = (t > 0.1) & (t < 1.9)
     amps = np.array([a for _, a, _ in ms.partials])
@@ -398,7 +402,7 @@ def test_modulation_fault_is_a_new_am_of_the_six_strongest_partials():
 
 
 def test_stationary_noise_is_flat_and_steady():
-    x = S._stationary_noise(np.random.default_rng(0), 160000)
+    x = stationary_noise(np.random.default_rng(0), 160000)
     assert np.sqrt(np.mean(x ** 2)) == pytest.approx(1.0, rel=1e-6)
     f, pxx = _welch(x)
     # flat within +-1.5 dB between the raised-cosine edges (15 % of the band each side),
@@ -440,8 +444,8 @@ def test_profiles_share_machine_sounds_and_names():
     assert [s.name for s in fac] == [s.name for s in st]
     spec_f = next(s for s in fac if s.label == "normal" and s.split == "test")
     spec_s = next(s for s in st if s.name == spec_f.name and s.machine == spec_f.machine)
-    x_f, _ = S._render_clip(spec_f, 0)
-    x_s, _ = S._render_clip(spec_s, 0)
+    x_f, _ = render_clip(spec_f, 0)
+    x_s, _ = render_clip(spec_s, 0)
     assert not np.allclose(x_f, x_s)  # other noise, other machine-to-noise ratio
     # the compare size: 60 target training clips per section, 2-s clips
     cmp = S.plan_dataset("dcase2022", "compare", "structural")
@@ -452,7 +456,7 @@ def test_profiles_share_machine_sounds_and_names():
 def test_stationary_noise_tilt_lies_within_its_bound():
     slopes = []
     for seed in range(30):
-        x = S._stationary_noise(np.random.default_rng(seed), 32000, tilt_db=6.0)
+        x = stationary_noise(np.random.default_rng(seed), 32000, tilt_db=6.0)
         f, pxx = _welch(x)
         band = (f > 1400) & (f < 6500)  # between the raised-cosine band edges
         slope = np.polyfit(np.log2(f[band] / 1000.0), 10 * np.log10(pxx[band]), 1)[0]
@@ -467,8 +471,8 @@ def test_load_slip_slows_the_machine_under_load():
     spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
                 if s.kind == "gear" and s.section == "01" and dict(s.attr_pairs)["wt"] == "100")
     # hand-computed: volt 1.5 -> speed sqrt(1.5); wt 100 -> load 0.5; slip 12 % at full load
-    assert S._machine_state(spec).speed == pytest.approx(1.5 ** 0.5)
-    assert S._machine_state(spec, 0.12).speed == pytest.approx(1.5 ** 0.5 * (1 - 0.12 * 0.5))
+    assert machine_state(spec).speed == pytest.approx(1.5 ** 0.5)
+    assert machine_state(spec, 0.12).speed == pytest.approx(1.5 ** 0.5 * (1 - 0.12 * 0.5))
     assert S.get_profile("mixed_state").load_slip == 0.12
     assert S.get_profile("structural").load_slip == 0.0
 
@@ -481,11 +485,11 @@ def test_attribute_mix_partners_are_the_other_values_of_the_same_section_and_dom
             seen.setdefault((s.machine, s.section, s.domain), set()).add(s.attr_pairs)
         for s in specs[::7]:
             expected = seen[(s.machine, s.section, s.domain)] - {s.attr_pairs}
-            assert set(S._other_combos(s)) == expected, s.name
+            assert set(other_combos(s)) == expected, s.name
     valve01 = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
                    if s.kind == "pulse" and s.section == "01")
-    assert S._other_combos(valve01) == []  # noAttribute: the fallback fault is drawn
-    assert S._other_combos(S.plan_dataset("dcase2020", "tiny", "mixed_state")[0]) == []
+    assert other_combos(valve01) == []  # noAttribute: the fallback fault is drawn
+    assert other_combos(S.plan_dataset("dcase2020", "tiny", "mixed_state")[0]) == []
 
 
 def _comb_energy(power: np.ndarray, freqs: np.ndarray, f0: float, fmax: float = 2500.0) -> float:
@@ -499,15 +503,15 @@ def test_attribute_mix_adds_the_partials_of_another_speed():
     spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
                 if s.kind == "rotor" and s.section == "00" and s.label == "anomaly"
                 and s.domain == "source" and dict(s.attr_pairs)["vel"] == "10")
-    x, boxes = S._render_clip(spec, 0)
-    y, _ = S._render_clip(spec, 0, with_anomaly=False)
+    x, boxes = render_clip(spec, 0)
+    y, _ = render_clip(spec, 0, with_anomaly=False)
     box = boxes[0]
     assert box.kind == "attribute_mix"
     sr = S.SAMPLE_RATE
     d = (x - y)[int((box.t_start_s + 0.07) * sr):int((box.t_end_s - 0.07) * sr)]  # the flat part
     power = np.abs(np.fft.rfft(d * np.hanning(len(d)), 8 * len(d))) ** 2
     freqs = np.fft.rfftfreq(8 * len(d), 1 / sr)
-    f_base = S._section_design("dcase2022", "rotor", "00").f_base
+    f_base = section_design("dcase2022", "rotor", "00").f_base
     speeds = np.arange(0.85, 1.15, 0.0005)
     comb = np.array([_comb_energy(power, freqs, f_base * v) for v in speeds])
     # the difference holds the clip's own series (removed) and one other speed's series (added)
@@ -524,10 +528,10 @@ def test_attribute_mix_keeps_one_minus_lam_of_the_own_partials():
     spec = next(s for s in S.plan_dataset("dcase2022", "compare", "mixed_state")
                 if s.kind == "fan" and s.section == "01" and dict(s.attr_pairs)["spd"] == "70")
     n = 32000
-    base = S._section_design("dcase2022", "fan", "01")
-    ms = S._synth_machine(base, S._machine_state(spec), np.random.default_rng(5), n)
+    base = section_design("dcase2022", "fan", "01")
+    ms = synth_machine(base, machine_state(spec), np.random.default_rng(5), n)
     profile = replace(S.get_profile("mixed_state"), anomaly_span=(1.0, 1.0))
-    fixed, boxes, lam = S._attribute_mix(spec, (("spd", "60"),), base, "01", ms,
+    fixed, boxes, lam = attribute_mix(spec, (("spd", "60"),), base, "01", ms,
                                          np.random.default_rng(3), n, profile)
     assert 0.4 <= lam <= 0.6 and boxes[0].kind == "attribute_mix"
     t = np.arange(n) / S.SAMPLE_RATE

@@ -9,7 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from asd_tf.data import synthetic as syn
+from asd_tf import synthetic as syn
+from asd_tf.synthetic.machines import State, machine_state
+from asd_tf.synthetic.render import render_clip, room_response
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,8 @@ def test_counts_follow_dcase2023(plan):
     assert sorted(tgt.values()) == [5, 5]
 
 
-def _state(spec: syn.ClipSpec) -> syn._State:
-    return syn._machine_state(spec, syn.PROFILES["domain_shift"].load_slip)
+def _state(spec: syn.ClipSpec) -> State:
+    return machine_state(spec, syn.PROFILES["domain_shift"].load_slip)
 
 
 def test_target_states_lie_outside_the_source_states(plan):
@@ -66,7 +68,7 @@ def test_target_room_reverberation_time_by_schroeder_integration():
     (ISO 3382: line fit between -5 and -25 dB of the reverberant tail, extrapolated to -60 dB)."""
     rng_range = syn.PROFILES["domain_shift"].target_rt60_s
     for kind, section in (("rotor", "00"), ("fan", "00"), ("pulse", "00"), ("gear", "00")):
-        ir, rt60 = syn._room_response("dcase2023", kind, section, rng_range)
+        ir, rt60 = room_response("dcase2023", kind, section, rng_range)
         assert rng_range[0] <= rt60 <= rng_range[1]
         assert np.sum(ir ** 2) == pytest.approx(1.0)
         tail = ir[int(0.005 * syn.SAMPLE_RATE):]
@@ -84,11 +86,11 @@ def test_target_room_reverberation_time_by_schroeder_integration():
 def test_only_the_target_domain_is_shifted(plan):
     src = next(s for s in plan if s.machine == "fan" and s.domain == "source" and s.split == "train")
     tgt = next(s for s in plan if s.machine == "fan" and s.domain == "target" and s.split == "train")
-    x_src, _ = syn._render_clip(src, 3)
-    x_src_ref, _ = syn._render_clip(replace(src, profile="mixed_state"), 3)
+    x_src, _ = render_clip(src, 3)
+    x_src_ref, _ = render_clip(replace(src, profile="mixed_state"), 3)
     np.testing.assert_array_equal(x_src, x_src_ref)
-    x_tgt, _ = syn._render_clip(tgt, 3)
-    x_tgt_ref, _ = syn._render_clip(replace(tgt, profile="mixed_state"), 3)
+    x_tgt, _ = render_clip(tgt, 3)
+    x_tgt_ref, _ = render_clip(replace(tgt, profile="mixed_state"), 3)
     assert x_tgt.shape == x_tgt_ref.shape
     # another noise, room and microphone: the recordings are unrelated, not a small change
     assert abs(np.corrcoef(x_tgt, x_tgt_ref)[0, 1]) < 0.5
@@ -98,7 +100,7 @@ def test_faults_are_mechanical_not_attribute_mixtures(plan):
     anomalies = [s for s in plan if s.label == "anomaly" and s.machine in ("bearing", "valve")][::40]
     kinds = set()
     for s in anomalies:
-        _, boxes = syn._render_clip(s, 0)
+        _, boxes = render_clip(s, 0)
         assert len(boxes) == 1
         kinds.add(boxes[0].kind)
     assert kinds <= {"extra_tone", "detune", "modulation", "rub", "missing_pulse"}

@@ -10,7 +10,8 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from asd_tf.errors import MetricError
-from asd_tf.explain.tsne import aggregate, anomaly_to_normal_distance, plot_tsne, tsne_embed
+from asd_tf.explain.figures import plot_tsne
+from asd_tf.explain.tsne import aggregate, anomaly_to_normal_distance, tsne_embed
 
 
 def test_anomaly_to_normal_distance_hand_case():

@@ -78,7 +78,7 @@ def _saved_embeddings(run_dir, clips, monkeypatch):
     the saved embeddings are the model's is checked separately, within float tolerance.
     """
     import asd_tf.scoring.embeddings as embeddings_module
-    from asd_tf.explain.run_tools import open_run_data, run_embeddings
+    from asd_tf.explain.run_loaders import open_run_data, run_embeddings
 
     def no_recomputation(*args, **kwargs):
         raise AssertionError(f"{run_dir}: the script's embeddings were not saved in the run's cache")
@@ -191,7 +191,7 @@ def test_rise_on_the_real_gearbox_anomaly(spec_run, real_data_dir, tiny_index, t
 # Localisation
 # ----------------------------------------------------------------------------------------------
 def test_localization_report_fields_and_box_statistics(spec_run, compact_run, tmp_path):
-    from asd_tf.data.synthetic import read_anomaly_boxes
+    from asd_tf.synthetic import read_anomaly_boxes
 
     out = tmp_path / "loc"
     argv = ["--run", str(spec_run), "--run", str(compact_run), "--masks", "32", "--batch-size", "32",

@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from asd_tf.explain.angles import plot_angle_histogram
-    from asd_tf.explain.run_tools import angles_for_run, run_labels, save_npz
+    from asd_tf.explain.figures import plot_angle_histogram
+    from asd_tf.explain.run_loaders import angles_for_run
+    from asd_tf.explain.script_helpers import run_labels, save_npz
     from asd_tf.io_utils import atomic_write_json
 
     out = Path(args.out)
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

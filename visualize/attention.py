@@ -26,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asd_tf.explain.attention import plot_attention_maps
-    from asd_tf.explain.run_tools import attention_for_run, run_labels
+    from asd_tf.explain.figures import plot_attention_maps
+    from asd_tf.explain.run_loaders import attention_for_run
+    from asd_tf.explain.script_helpers import run_labels
     from asd_tf.io_utils import atomic_save_npy, atomic_write_json
 
     out = Path(args.out)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

@@ -24,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import math
 
-    from asd_tf.explain.curves import CURVE_COLUMNS, plot_training_curves, read_training_log
-    from asd_tf.explain.run_tools import run_labels
+    from asd_tf.explain.curves import CURVE_COLUMNS, read_training_log
+    from asd_tf.explain.figures import plot_training_curves
+    from asd_tf.explain.script_helpers import run_labels
     from asd_tf.io_utils import atomic_write_json
 
     out = Path(args.out)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

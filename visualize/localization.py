@@ -57,12 +57,9 @@ def markdown(reports: list[dict], names: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asd_tf.explain.run_tools import (
-        localization_clips,
-        localization_report,
-        require_spectrogram_run,
-        run_labels,
-    )
+    from asd_tf.explain.localization_report import localization_clips, localization_report
+    from asd_tf.explain.rise_explainer import require_spectrogram_run
+    from asd_tf.explain.script_helpers import run_labels
     from asd_tf.io_utils import atomic_write_json, atomic_write_text
 
     out = Path(args.out)
@@ -88,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asd_tf.data.synthetic import read_anomaly_boxes
+    from asd_tf.synthetic import read_anomaly_boxes
     from asd_tf.errors import ConfigError
-    from asd_tf.explain.rise import plot_rise
-    from asd_tf.explain.run_tools import RiseExplainer, run_labels
+    from asd_tf.explain.figures import plot_rise
+    from asd_tf.explain.rise_explainer import RiseExplainer
+    from asd_tf.explain.script_helpers import run_labels
     from asd_tf.io_utils import atomic_save_npy, atomic_write_json
 
     out = Path(args.out)
@@ -83,13 +84,13 @@ def _scope(res) -> str:
 
 
 def _visible_boxes(boxes, res):
-    from asd_tf.explain.run_tools import crop_boxes
+    from asd_tf.explain.localization_report import crop_boxes
 
     return crop_boxes(boxes, res.spectrogram.shape[0] * res.seconds_per_frame, res.sample_rate / 2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

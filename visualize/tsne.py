@@ -33,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from asd_tf.explain.run_tools import run_labels, save_npz, tsne_for_run
-    from asd_tf.explain.tsne import aggregate, plot_tsne
+    from asd_tf.explain.figures import plot_tsne
+    from asd_tf.explain.run_loaders import tsne_for_run
+    from asd_tf.explain.script_helpers import run_labels, save_npz
+    from asd_tf.explain.tsne import aggregate
     from asd_tf.io_utils import atomic_write_json
 
     out = Path(args.out)
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from asd_tf.explain.run_tools import script_main
+    from asd_tf.explain.script_helpers import script_main
 
     return script_main(run, build_parser().parse_args(argv))
 

@@ -14,7 +14,7 @@ for a run whose ``system`` is not ``embedding``; the rest of the evaluation
   audio and feature settings), so MSE and MAHALA share one pass.
 * ``logmel_knn`` (``logmel_knn`` runs): per section, nearest-neighbour
   distance of the clip's log-mel mean/std statistics
-  (:mod:`asd_tf.data.baseline`, whole clips, as the synthetic calibration).
+  (:mod:`asd_tf.scoring.clip_statistics`, whole clips, as the synthetic calibration).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _score_dcase_ae(run: Run, cfg, train_clips: Sequence, test_clips: Sequence,
 
 
 def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    from ..data.baseline import clip_statistics, nearest_neighbour_scores
+    from ..scoring.clip_statistics import clip_statistics, nearest_neighbour_scores
 
     test_scores = np.full(len(test_clips), np.nan)
     train_scores = np.full(len(train_clips), np.nan)

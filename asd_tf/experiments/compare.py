@@ -572,7 +572,7 @@ def synthetic_data(dataset: str, size: str, root: str | os.PathLike = "data", se
                    profile: str = "factory") -> Path:
     """Generate (once) the synthetic ``dataset``-layout set of ``size`` and ``profile`` under ``root``
     (the Makefile's naming: ``synthetic_<dataset>_<size>``, ``_<profile>`` appended unless factory)."""
-    from ..data.synthetic import generate
+    from ..synthetic import generate
 
     name = f"synthetic_{dataset}_{size}" + ("" if profile == "factory" else f"_{profile}")
     return generate(Path(root) / name, dataset, size, seed, profile=profile)
@@ -631,7 +631,7 @@ def run_comparison(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..data.synthetic import PROFILES, SIZES
+    from ..synthetic import PROFILES, SIZES
 
     p = argparse.ArgumentParser(
         prog="compare_losses.py",

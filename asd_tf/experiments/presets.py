@@ -39,7 +39,7 @@ class Preset:
         backbone_options: per backbone, options merged over the YAML's ``backbone_options``.
         synthetic_size: synthetic dataset size generated when no data root is given
             (None: a data root is required).
-        synthetic_profile: sound profile of that synthetic dataset (asd_tf.data.synthetic.PROFILES).
+        synthetic_profile: sound profile of that synthetic dataset (asd_tf.synthetic.PROFILES).
         system_overrides: per system (TrainConfig ``system``), settings applied after ``overrides``.
     """
 

@@ -1,78 +1,82 @@
-"""Explanations of trained ASD models (paper Sec. IV-E/F, EMM Fig. 2).
+"""Explanations of trained ASD models (paper Sec. IV-E/F, EMM Fig. 2, Neri & Carli Fig. 4).
 
-Modules (import them directly; nothing here pulls TensorFlow):
+Modules (nothing here pulls TensorFlow; the names below load their module on first use):
 
-- :mod:`asd_tf.explain.rise` — RISE importance maps of spectrograms, throughput helpers, Fig. 4 plot.
+- :mod:`asd_tf.explain.rise` — RISE importance maps of spectrograms (paper Sec. IV-E).
 - :mod:`asd_tf.explain.localization` — how well an importance map points at a known anomaly box.
-- :mod:`asd_tf.explain.tsne` — t-SNE of embeddings, the Table III anomaly-to-normal distance, Fig. 5 plot.
-- :mod:`asd_tf.explain.angles` — angles between embeddings and class centres, EMM Fig. 2 histogram.
+- :mod:`asd_tf.explain.tsne` — t-SNE of embeddings, the Table III anomaly-to-normal distance.
+- :mod:`asd_tf.explain.angles` — angles between embeddings and class centres (EMM Fig. 2).
+- :mod:`asd_tf.explain.attention` — attention maps of the low-complexity model (Neri & Carli, Fig. 4).
+- :mod:`asd_tf.explain.curves` — a run's training log (loss and compactness per epoch, paper Figs. 2-3).
+- :mod:`asd_tf.explain.figures` — every figure: ``plot_rise``, ``plot_tsne``, ``plot_angle_histogram``,
+  ``plot_attention_maps``, ``plot_training_curves`` and the PNG + PDF writer ``save_figure``.
 
-The public names of these modules are also reachable as ``asd_tf.explain.<name>``
-(loaded lazily). This file also holds the two helpers the modules share:
-:func:`save_figure` (atomic PNG + PDF output) and :func:`box_tuple`.
+Reading a trained run (what the ``visualize/`` scripts call):
+
+- :mod:`asd_tf.explain.run_loaders` — a run's data and embeddings, and its t-SNE, angle and attention views.
+- :mod:`asd_tf.explain.rise_explainer` — RISE over a run (``RiseExplainer``, ``rise_for_clip``).
+- :mod:`asd_tf.explain.localization_report` — RISE localisation of a run on clips with anomaly boxes.
+- :mod:`asd_tf.explain.script_helpers` — run names, ``.npz`` output and error handling of the scripts.
+
+Every public name of these modules (their ``__all__``) is also reachable as
+``asd_tf.explain.<name>``; ``__all__`` here lists them all.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
-_SUBMODULES = ("rise", "localization", "tsne", "angles")
+_SUBMODULES = (
+    "rise",
+    "localization",
+    "tsne",
+    "angles",
+    "attention",
+    "curves",
+    "figures",
+    "run_loaders",
+    "rise_explainer",
+    "localization_report",
+    "script_helpers",
+)
 
-
-def box_tuple(box: Any) -> tuple[float, float, float, float]:
-    """``(t_start_s, t_end_s, f_low_hz, f_high_hz)`` of an anomaly box.
-
-    Accepts a 4-sequence or any object with those attributes (e.g. the
-    synthetic data's ``AnomalyBox``).
-    """
-    from asd_tf.errors import ConfigError
-
-    if all(hasattr(box, a) for a in ("t_start_s", "t_end_s", "f_low_hz", "f_high_hz")):
-        vals = (box.t_start_s, box.t_end_s, box.f_low_hz, box.f_high_hz)
-    else:
-        try:
-            vals = tuple(box)
-        except TypeError:
-            raise ConfigError(f"anomaly box {box!r}: expected (t_start_s, t_end_s, f_low_hz, f_high_hz)") from None
-        if len(vals) != 4:
-            raise ConfigError(f"anomaly box {box!r}: expected 4 values (t_start_s, t_end_s, f_low_hz, f_high_hz)")
-    t0, t1, f0, f1 = (float(v) for v in vals)
-    if not (t1 >= t0 and f1 >= f0):
-        raise ConfigError(f"anomaly box {box!r}: needs t_end_s >= t_start_s and f_high_hz >= f_low_hz")
-    return t0, t1, f0, f1
-
-
-def save_figure(fig: Any, out_path_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
-    """Write a matplotlib figure to ``<stem>.png`` and ``<stem>.pdf`` atomically and close it.
-
-    The figure is saved at its own size and dpi (no tight bounding box), so the
-    PNG is exactly ``figsize * dpi`` pixels. Returns the written paths.
-    """
-    import matplotlib.pyplot as plt
-
-    from asd_tf.io_utils import atomic_write
-
-    stem = Path(out_path_stem)
-    paths = []
-    try:
-        for fmt in formats:
-            path = stem.with_name(stem.name + "." + fmt)
-            atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=fig.dpi))
-            paths.append(str(path))
-    finally:
-        plt.close(fig)
-    return paths
+# name -> module; written out (not discovered) so that listing the names imports nothing.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ["PAPER_N_MASKS", "PAPER_TIME_CELLS", "PAPER_FREQ_CELLS", "PAPER_P_MASKED", "interpolation_matrix",
+         "sample_mask_grids", "generate_mask_factors", "generate_masks", "RiseStep", "rise_importance",
+         "make_kmeans_score_fn"], "rise"),
+    **dict.fromkeys(
+        ["BoxRank", "box_tuple", "box_mask", "inside_outside_means", "inside_outside_ratio", "box_rank",
+         "localize", "summarize_localization"], "localization"),
+    **dict.fromkeys(["tsne_embed", "anomaly_to_normal_distance", "aggregate"], "tsne"),
+    **dict.fromkeys(["angles_to_centres"], "angles"),
+    **dict.fromkeys(["ATTENTION_LAYER", "attention_map_model", "attention_mean_std"], "attention"),
+    **dict.fromkeys(["TRAINING_LOG", "CURVE_COLUMNS", "read_training_log"], "curves"),
+    **dict.fromkeys(
+        ["plot_angle_histogram", "plot_attention_maps", "plot_rise", "plot_training_curves", "plot_tsne",
+         "save_figure"], "figures"),
+    **dict.fromkeys(
+        ["RunData", "open_run_data", "clip_scope", "run_embeddings", "test_embeddings", "tsne_for_run",
+         "angles_for_run", "attention_for_run"], "run_loaders"),
+    **dict.fromkeys(
+        ["RiseResult", "RiseExplainer", "require_spectrogram_run", "rise_for_clip", "SILENCE_PEAK",
+         "silence_warning"], "rise_explainer"),
+    **dict.fromkeys(["crop_boxes", "localization_clips", "localization_report"], "localization_report"),
+    **dict.fromkeys(["run_labels", "save_npz", "script_main"], "script_helpers"),
+}
 
 
 def __getattr__(name: str) -> Any:
     # PEP 562 lazy re-export: `asd_tf.explain.rise_importance` loads TensorFlow only when used.
-    for mod_name in _SUBMODULES:
-        mod = importlib.import_module(f"{__name__}.{mod_name}")
-        if name in getattr(mod, "__all__", ()):
-            return getattr(mod, name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["box_tuple", "save_figure"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

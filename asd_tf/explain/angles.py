@@ -9,13 +9,13 @@ class is the angle to its nearest sub-centre, i.e. the largest cosine.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from asd_tf.errors import ConfigError, LabelError
 
-__all__ = ["angles_to_centres", "plot_angle_histogram"]
+__all__ = ["angles_to_centres"]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -61,49 +61,3 @@ def angles_to_centres(
         own = cc[None, :] == y[s : s + chunk, None]  # [b, K] centres of the sample's class
         best[s : s + chunk] = np.where(own, cos, -np.inf).max(axis=1)
     return np.degrees(np.arccos(np.clip(best, -1.0, 1.0)))
-
-
-def plot_angle_histogram(
-    angles_normal: Any,
-    angles_anomaly: Any,
-    out_path_stem: str,
-    bins: int | Sequence[float] = 60,
-    *,
-    title: str = "",
-    figsize: tuple[float, float] = (5.0, 3.5),
-    dpi: int = 100,
-) -> list[str]:
-    """Histogram of angles (degrees) for normal and anomalous samples, log-scaled counts (EMM Fig. 2).
-
-    ``bins``: a number of equal bins over the joint range of both sets, or explicit
-    edges. Writes ``<stem>.png`` (exactly ``figsize * dpi`` pixels) and ``<stem>.pdf``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asd_tf.explain import save_figure
-
-    a_n = np.asarray(angles_normal, np.float64).ravel()
-    a_a = np.asarray(angles_anomaly, np.float64).ravel()
-    both = np.concatenate([a_n, a_a])
-    if both.size == 0:
-        raise ConfigError("plot_angle_histogram: no angles given")
-    if np.isscalar(bins):
-        lo, hi = float(np.floor(both.min())), float(np.ceil(both.max()))
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, int(bins) + 1)
-    else:
-        edges = np.asarray(bins, np.float64)
-    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
-    for vals, name, colour in ((a_n, "normal", "tab:blue"), (a_a, "anomaly", "tab:red")):
-        if vals.size:
-            ax.hist(vals, bins=edges, alpha=0.55, color=colour, label=f"{name} (n={vals.size})")
-    ax.set_yscale("log")
-    ax.set_xlabel("angle to class centre [deg]")
-    ax.set_ylabel("count")
-    if title:
-        ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, out_path_stem)

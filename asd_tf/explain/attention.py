@@ -10,14 +10,13 @@ the number of clips; std is the population standard deviation.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from asd_tf.errors import ConfigError
 
-__all__ = ["ATTENTION_LAYER", "attention_map_model", "attention_mean_std", "plot_attention_maps"]
+__all__ = ["ATTENTION_LAYER", "attention_map_model", "attention_mean_std"]
 
 ATTENTION_LAYER = "attention"
 CHANNEL_NAMES = ("log-mel", "Wavegram")
@@ -75,46 +74,3 @@ def attention_mean_std(batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, 
     mean = total / n
     var = np.maximum(total_sq / n - np.square(mean), 0.0)  # rounding can push it a hair below 0
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32), n
-
-
-def plot_attention_maps(
-    mean: Any,
-    std: Any,
-    seconds_per_frame: float,
-    out_path_stem: str | Path,
-    *,
-    title: str = "",
-    panel_size: tuple[float, float] = (4.0, 3.0),
-    dpi: int = 100,
-) -> list[str]:
-    """Mean and std of the attention map per channel (rows: channels, columns: mean, std), Neri Fig. 4.
-
-    Time in s on the x axis (``seconds_per_frame`` per frame), mel band index on
-    the y axis, one colour scale per panel. Writes ``<stem>.png`` and ``<stem>.pdf``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asd_tf.explain import save_figure
-
-    m = np.asarray(mean, np.float64)
-    s = np.asarray(std, np.float64)
-    if m.ndim != 3 or m.shape != s.shape:
-        raise ConfigError(f"attention mean {m.shape} and std {s.shape} must be the same [frames, n_mels, channels]")
-    frames, mels, channels = m.shape
-    extent = (0.0, frames * seconds_per_frame, 0.0, float(mels))
-    fig, axes = plt.subplots(
-        channels, 2, figsize=(panel_size[0] * 2, panel_size[1] * channels), dpi=dpi, squeeze=False
-    )
-    for c in range(channels):
-        name = CHANNEL_NAMES[c] if c < len(CHANNEL_NAMES) else f"channel {c}"
-        for ax, img, what in ((axes[c, 0], m[..., c], "mean"), (axes[c, 1], s[..., c], "std")):
-            im = ax.imshow(img.T, origin="lower", aspect="auto", extent=extent, cmap="viridis", interpolation="nearest")
-            fig.colorbar(im, ax=ax)
-            ax.set_title(f"{what} attention, {name}" + (f" ({title})" if title else ""), fontsize=9)
-            ax.set_xlabel("time [s]")
-            ax.set_ylabel("mel band")
-    fig.tight_layout()
-    return save_figure(fig, out_path_stem)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 
 from asd_tf.errors import RunError
 
-__all__ = ["TRAINING_LOG", "CURVE_COLUMNS", "read_training_log", "plot_training_curves"]
+__all__ = ["TRAINING_LOG", "CURVE_COLUMNS", "read_training_log"]
 
 TRAINING_LOG = Path("logs") / "training.csv"
 
@@ -61,49 +60,3 @@ def read_training_log(run_dir: str | Path) -> dict[str, np.ndarray]:
     columns = {name: np.array([_number(r.get(name, "")) for r in rows], np.float64) for name in fields}
     order = np.argsort(columns["epoch"], kind="stable")  # a resumed run appends; keep epoch order
     return {name: values[order] for name, values in columns.items()}
-
-
-def plot_training_curves(
-    logs: Mapping[str, Mapping[str, Any]],
-    out_path_stem: str | Path,
-    *,
-    panel_size: tuple[float, float] = (4.0, 3.2),
-    dpi: int = 100,
-) -> list[str]:
-    """Three panels (loss, intra- and inter-class compactness) against the epoch, one line per run.
-
-    Args:
-        logs: run name -> columns as from :func:`read_training_log`; a missing or
-            all-NaN column is left out of its panel.
-        out_path_stem: writes ``<stem>.png`` (``3 * panel_size * dpi`` pixels) and ``<stem>.pdf``.
-
-    Epochs are drawn 1-based (the CSV counts from 0).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asd_tf.errors import ConfigError
-    from asd_tf.explain import save_figure
-
-    if not logs:
-        raise ConfigError("plot_training_curves needs at least one run's log")
-    n = len(CURVE_COLUMNS)
-    fig, axes = plt.subplots(1, n, figsize=(panel_size[0] * n, panel_size[1]), dpi=dpi, squeeze=False)
-    for ax, (column, label) in zip(axes[0], CURVE_COLUMNS):
-        for name, log in logs.items():
-            if column not in log:
-                continue
-            y = np.asarray(log[column], np.float64)
-            if not np.isfinite(y).any():
-                continue
-            epoch = np.asarray(log["epoch"], np.float64) + 1.0
-            ax.plot(epoch, y, marker="o", markersize=3, label=str(name))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.set_title(label, fontsize=9)
-        if ax.has_data() and len(logs) > 1:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out_path_stem)

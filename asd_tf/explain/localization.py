@@ -25,11 +25,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import MetricError
-from asd_tf.explain import box_tuple
+from asd_tf.errors import ConfigError, MetricError
 
 __all__ = [
     "BoxRank",
+    "box_tuple",
     "box_mask",
     "inside_outside_means",
     "inside_outside_ratio",
@@ -37,6 +37,27 @@ __all__ = [
     "localize",
     "summarize_localization",
 ]
+
+
+def box_tuple(box: Any) -> tuple[float, float, float, float]:
+    """``(t_start_s, t_end_s, f_low_hz, f_high_hz)`` of an anomaly box.
+
+    Accepts a 4-sequence or any object with those attributes (e.g. the
+    synthetic data's ``AnomalyBox``).
+    """
+    if all(hasattr(box, a) for a in ("t_start_s", "t_end_s", "f_low_hz", "f_high_hz")):
+        vals = (box.t_start_s, box.t_end_s, box.f_low_hz, box.f_high_hz)
+    else:
+        try:
+            vals = tuple(box)
+        except TypeError:
+            raise ConfigError(f"anomaly box {box!r}: expected (t_start_s, t_end_s, f_low_hz, f_high_hz)") from None
+        if len(vals) != 4:
+            raise ConfigError(f"anomaly box {box!r}: expected 4 values (t_start_s, t_end_s, f_low_hz, f_high_hz)")
+    t0, t1, f0, f1 = (float(v) for v in vals)
+    if not (t1 >= t0 and f1 >= f0):
+        raise ConfigError(f"anomaly box {box!r}: needs t_end_s >= t_start_s and f_high_hz >= f_low_hz")
+    return t0, t1, f0, f1
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,7 @@ the masks actually drawn.
 from __future__ import annotations
 
 import math
-import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -55,11 +54,9 @@ __all__ = [
     "sample_mask_grids",
     "generate_mask_factors",
     "generate_masks",
+    "RiseStep",
     "rise_importance",
     "make_kmeans_score_fn",
-    "measure_rise_throughput",
-    "measure_inference_throughput",
-    "plot_rise",
 ]
 
 PAPER_N_MASKS = 640_000  # masks per importance map (paper Sec. IV-E)
@@ -233,8 +230,11 @@ def _check_p(p_masked: float) -> None:
 # ----------------------------------------------------------------------------------------------
 # Importance maps
 # ----------------------------------------------------------------------------------------------
-class _RiseStep:
-    """One compiled RISE batch: masks -> scores -> weighted mask sum, accumulated on the device."""
+class RiseStep:
+    """One compiled RISE batch: masks -> scores -> weighted mask sum, accumulated on the device.
+
+    :func:`rise_importance` runs it over all masks; ``benchmarks/rise_throughput.py`` times it.
+    """
 
     def __init__(
         self,
@@ -323,7 +323,7 @@ def rise_importance(
 
     if normalization not in ("expected", "empirical"):
         raise ConfigError(f"RISE normalization must be 'expected' or 'empirical', got {normalization!r}")
-    runner = _RiseStep(spectrogram, score_fn, n_masks, batch_size, seed, time_cells, freq_cells, p_masked, jit_compile)
+    runner = RiseStep(spectrogram, score_fn, n_masks, batch_size, seed, time_cells, freq_cells, p_masked, jit_compile)
     with tqdm(total=n_masks, unit="mask", disable=not progress, desc="RISE") as bar:
         for start in range(0, n_masks, batch_size):
             runner.run(start)
@@ -365,130 +365,3 @@ def make_kmeans_score_fn(
         return 1.0 - tf.reduce_max(tf.matmul(e, c_t, transpose_b=True), axis=-1)  # [b]
 
     return score_fn
-
-
-# ----------------------------------------------------------------------------------------------
-# Throughput
-# ----------------------------------------------------------------------------------------------
-def _timed(call: Callable[[], Any], sync: Callable[[], Any], n_batches: int) -> float:
-    call()  # trace / compile
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(n_batches):
-        call()
-    sync()
-    return time.perf_counter() - t0
-
-
-def measure_rise_throughput(
-    score_fn: Callable[["tf.Tensor"], "tf.Tensor"],
-    T: int,
-    F: int,
-    batch_size: int,
-    n_batches: int,
-    *,
-    seed: int = 0,
-    jit_compile: bool = False,
-    time_cells: int = PAPER_TIME_CELLS,
-    freq_cells: int = PAPER_FREQ_CELLS,
-) -> float:
-    """Masks per second of the RISE batch step (mask generation + scoring + accumulation)."""
-    rng = np.random.default_rng(seed)
-    x = np.abs(rng.standard_normal((T, F))).astype(np.float32)
-    runner = _RiseStep(
-        x, score_fn, (n_batches + 1) * batch_size, batch_size, seed, time_cells, freq_cells, PAPER_P_MASKED, jit_compile
-    )
-    counter = iter(range(0, 10**12, batch_size))
-    elapsed = _timed(lambda: runner.run(next(counter)), lambda: runner.weighted_sum.numpy(), n_batches)
-    return n_batches * batch_size / elapsed
-
-
-def measure_inference_throughput(
-    score_fn: Callable[["tf.Tensor"], "tf.Tensor"],
-    T: int,
-    F: int,
-    batch_size: int,
-    n_batches: int,
-    *,
-    seed: int = 0,
-    jit_compile: bool = False,
-) -> float:
-    """Inputs per second of plain batched ``score_fn`` on unmasked [batch_size, T, F] inputs."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(seed)
-    x = tf.constant(np.abs(rng.standard_normal((batch_size, T, F))).astype(np.float32))
-    total = tf.Variable(tf.zeros([], tf.float32), trainable=False)
-
-    @tf.function(jit_compile=bool(jit_compile))
-    def step() -> tf.Tensor:
-        s = tf.reshape(tf.cast(score_fn(x), tf.float32), [batch_size])
-        total.assign_add(tf.reduce_sum(s))  # keeps the result alive and gives a sync point
-        return s
-
-    elapsed = _timed(step, lambda: total.numpy(), n_batches)
-    return n_batches * batch_size / elapsed
-
-
-# ----------------------------------------------------------------------------------------------
-# Figure (paper Fig. 4)
-# ----------------------------------------------------------------------------------------------
-def plot_rise(
-    spectrogram: Any,
-    importance_maps: Sequence[Any],
-    titles: Sequence[str],
-    sr: int,
-    hop: int,
-    out_path_stem: str,
-    *,
-    boxes: Sequence[Any] = (),
-    spec_title: str = "log-magnitude spectrogram",
-    panel_size: tuple[float, float] = (4.0, 3.2),
-    dpi: int = 100,
-    cmap: str = "viridis",
-) -> list[str]:
-    """Log spectrogram beside one importance map per run, like the paper's Fig. 4.
-
-    Time axis in s (``hop / sr`` per frame), frequency axis in Hz (bins spread
-    over 0..sr/2). Each panel has its own colour scale and colour bar; on the
-    importance maps low = normal (blue), high = anomalous (yellow) with viridis.
-    Optional ``boxes`` (objects with ``t_start_s, t_end_s, f_low_hz, f_high_hz``
-    or 4-tuples) are outlined on every panel. Writes ``<stem>.png`` (exactly
-    ``panel_size * (1 + len(maps)) x dpi`` pixels) and ``<stem>.pdf``; returns their paths.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    from asd_tf.explain import box_tuple, save_figure
-
-    spec = np.asarray(spectrogram, np.float64)
-    maps = [np.asarray(m, np.float64) for m in importance_maps]
-    if spec.ndim != 2:
-        raise ConfigError(f"plot_rise: spectrogram must be [T, F], got shape {spec.shape}")
-    if len(titles) != len(maps):
-        raise ConfigError(f"plot_rise: {len(maps)} importance maps but {len(titles)} titles")
-    for m in maps:
-        if m.shape != spec.shape:
-            raise ConfigError(f"plot_rise: importance map shape {m.shape} differs from spectrogram {spec.shape}")
-    T = spec.shape[0]
-    extent = (0.0, T * hop / sr, 0.0, sr / 2.0)
-    # dB with an 80 dB display range below the peak (librosa's top_db convention).
-    log_spec = 20.0 * np.log10(np.maximum(spec, 1e-4 * max(spec.max(), 1e-30)))
-    n = 1 + len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(panel_size[0] * n, panel_size[1]), dpi=dpi, squeeze=False)
-    panels = [(log_spec, spec_title, "magma", "dB")] + [(m, t, cmap, "importance") for m, t in zip(maps, titles)]
-    for ax, (img, title, cm, label) in zip(axes[0], panels):
-        # [T, F] -> image rows = frequency (origin lower), columns = time.
-        im = ax.imshow(img.T, origin="lower", aspect="auto", extent=extent, cmap=cm, interpolation="nearest")
-        fig.colorbar(im, ax=ax, label=label)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("time [s]")
-        ax.set_ylabel("frequency [Hz]")
-        for b in boxes:
-            t0, t1, f0, f1 = box_tuple(b)
-            ax.add_patch(Rectangle((t0, f0), t1 - t0, f1 - f0, fill=False, edgecolor="red", linewidth=1.0))
-    fig.tight_layout()
-    return save_figure(fig, out_path_stem)

@@ -16,7 +16,7 @@ import numpy as np
 
 from asd_tf.errors import MetricError
 
-__all__ = ["tsne_embed", "anomaly_to_normal_distance", "aggregate", "plot_tsne"]
+__all__ = ["tsne_embed", "anomaly_to_normal_distance", "aggregate"]
 
 
 def tsne_embed(embeddings: Any, seed: int, perplexity: float = 30.0, normalize: bool = True) -> np.ndarray:
@@ -66,60 +66,3 @@ def aggregate(values: Sequence[float], ddof: int = 0) -> tuple[float, float]:
         raise MetricError("aggregate needs at least one value")
     std = float(v.std(ddof=ddof)) if v.size > ddof else float("nan")
     return float(v.mean()), std
-
-
-def plot_tsne(
-    panels: Sequence[dict[str, Any]],
-    out_path_stem: str,
-    *,
-    ncols: int = 3,
-    panel_size: tuple[float, float] = (4.0, 4.0),
-    dpi: int = 100,
-    legend: bool = True,
-    max_legend_entries: int = 12,
-) -> list[str]:
-    """Fig. 5-style scatter plots, one panel per run.
-
-    Each panel dict has ``points`` [n, 2], ``labels`` [n] (colour category:
-    section or class; ``colours`` is accepted as an alias), ``is_anomaly`` [n]
-    and ``title``. Colour = category, marker ``o`` = normal, ``x`` = anomaly.
-    Writes ``<stem>.png`` of exactly ``(min(ncols, k) * w, ceil(k / ncols) * h) * dpi``
-    pixels and ``<stem>.pdf``; returns their paths.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asd_tf.errors import ConfigError
-    from asd_tf.explain import save_figure
-
-    if len(panels) == 0:
-        raise ConfigError("plot_tsne needs at least one panel")
-    k = len(panels)
-    nc = min(ncols, k)
-    nr = -(-k // nc)
-    fig, axes = plt.subplots(nr, nc, figsize=(panel_size[0] * nc, panel_size[1] * nr), dpi=dpi, squeeze=False)
-    for ax in axes.ravel()[k:]:
-        ax.axis("off")
-    for ax, panel in zip(axes.ravel(), panels):
-        pts = np.asarray(panel["points"], np.float64)
-        labels = np.asarray(panel.get("labels", panel.get("colours", np.zeros(len(pts)))))
-        anom = np.asarray(panel["is_anomaly"], bool)
-        if pts.ndim != 2 or pts.shape[1] != 2 or labels.shape[0] != pts.shape[0] or anom.shape[0] != pts.shape[0]:
-            raise ConfigError(f"plot_tsne panel {panel.get('title', '')!r}: points must be [n, 2] with n labels/flags")
-        cats = sorted(set(labels.tolist()), key=str)
-        # tab10 keeps up to 10 categories clearly apart; tab20 (paired shades) beyond that.
-        cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
-        for i, cat in enumerate(cats):
-            colour = cmap(i % cmap.N)
-            sel = labels == cat
-            ax.scatter(*pts[sel & ~anom].T, s=6, marker="o", color=colour, linewidths=0, label=str(cat))
-            ax.scatter(*pts[sel & anom].T, s=10, marker="x", color=colour, linewidths=0.8)
-        ax.set_title(str(panel.get("title", "")), fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if legend and len(cats) <= max_legend_entries:
-            ax.legend(fontsize=6, markerscale=2, loc="best", title="o normal, x anomaly", title_fontsize=6)
-    fig.tight_layout()
-    return save_figure(fig, out_path_stem)

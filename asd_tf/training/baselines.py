@@ -17,7 +17,7 @@ A killed run resumes: finished machines are skipped, the current one resumes
 from its last epoch (``backup/``).
 
 ``logmel_knn``: nothing to learn; the run directory records the settings and
-the training clips, and evaluation scores with :mod:`asd_tf.data.baseline`.
+the training clips, and evaluation scores with :mod:`asd_tf.scoring.clip_statistics`.
 
 Model and feature options (``--model-option KEY=VALUE``, ``backbone_options``):
 ``frames`` (5), ``n_mels`` (128), ``hidden_units`` (128), ``hidden_layers`` (4),

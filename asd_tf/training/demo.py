@@ -53,7 +53,7 @@ def ensure_demo_data(directory: str | Path = DEMO_DATA_DIR, progress: bool = Tru
 
     With ``progress``, a bar counts the clips written (the generator itself reports nothing).
     """
-    from ..data.synthetic import generate, plan_dataset
+    from ..synthetic import generate, plan_dataset
 
     root = Path(directory)
     if (root / ".complete").exists():

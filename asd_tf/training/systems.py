@@ -9,7 +9,7 @@
   whole clip up to 30 s (``num_samples`` caps it).
 * ``logmel_knn``: no training; each clip is summarised by the mean and standard
   deviation over time of its log-mel spectrogram, and scored by the distance to
-  the nearest training clip of its section (:mod:`asd_tf.data.baseline`).
+  the nearest training clip of its section (:mod:`asd_tf.scoring.clip_statistics`).
 """
 
 from __future__ import annotations

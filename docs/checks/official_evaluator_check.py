@@ -9,7 +9,7 @@ Usage (from the repository root)::
 ``EVALUATOR_DIR`` holds an unchanged copy of the official evaluator script and
 its ``tools/`` folder; ``EVAL_PYTHON`` is an interpreter with its requirements
 (pandas, scikit-learn, scipy, matplotlib, seaborn, librosa). Scores are the
-log-mel statistics nearest-neighbour distances of ``asd_tf.data.baseline``;
+log-mel statistics nearest-neighbour distances of ``asd_tf.scoring.clip_statistics``;
 submission files come from ``write_submissions``, our metrics from
 ``evaluate_scores``. The script copies the data's ``ground_truth_*`` folders
 into the evaluator folder, runs it, and prints both official scores.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asd_tf.data.baseline import clip_statistics
+from asd_tf.scoring.clip_statistics import clip_statistics
 from asd_tf.data.index import scan_dataset
 from asd_tf.evaluation.report import evaluate_scores
 from asd_tf.evaluation.submission import write_submissions
