@@ -57,7 +57,7 @@ def markdown(reports: list[dict], names: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asd_tf.explain.localization_report import localization_clips, localization_report
+    from asd_tf.explain.run_localization import localization_clips, localization_report
     from asd_tf.explain.rise_explainer import require_spectrogram_run
     from asd_tf.explain.script_helpers import run_labels
     from asd_tf.io_utils import atomic_write_json, atomic_write_text

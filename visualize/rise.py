@@ -84,7 +84,7 @@ def _scope(res) -> str:
 
 
 def _visible_boxes(boxes, res):
-    from asd_tf.explain.localization_report import crop_boxes
+    from asd_tf.explain.run_localization import crop_boxes
 
     return crop_boxes(boxes, res.spectrogram.shape[0] * res.seconds_per_frame, res.sample_rate / 2.0)
 

@@ -15,7 +15,7 @@ Reading a trained run (what the ``visualize/`` scripts call):
 
 - :mod:`asd_tf.explain.run_loaders` — a run's data and embeddings, and its t-SNE, angle and attention views.
 - :mod:`asd_tf.explain.rise_explainer` — RISE over a run (``RiseExplainer``, ``rise_for_clip``).
-- :mod:`asd_tf.explain.localization_report` — RISE localisation of a run on clips with anomaly boxes.
+- :mod:`asd_tf.explain.run_localization` — RISE localisation of a run on clips with anomaly boxes.
 - :mod:`asd_tf.explain.script_helpers` — run names, ``.npz`` output and error handling of the scripts.
 
 Every public name of these modules (their ``__all__``) is also reachable as
@@ -37,7 +37,7 @@ _SUBMODULES = (
     "figures",
     "run_loaders",
     "rise_explainer",
-    "localization_report",
+    "run_localization",
     "script_helpers",
 )
 
@@ -63,7 +63,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         ["RiseResult", "RiseExplainer", "require_spectrogram_run", "rise_for_clip", "SILENCE_PEAK",
          "silence_warning"], "rise_explainer"),
-    **dict.fromkeys(["crop_boxes", "localization_clips", "localization_report"], "localization_report"),
+    **dict.fromkeys(["crop_boxes", "localization_clips", "localization_report"], "run_localization"),
     **dict.fromkeys(["run_labels", "save_npz", "script_main"], "script_helpers"),
 }
 
