@@ -29,6 +29,7 @@ def _timed(call: Callable[[], Any], sync: Callable[[], Any], n_batches: int) -> 
     sync()
     return time.perf_counter() - t0
 
+
 def measure_rise_throughput(
     score_fn: Callable[["tf.Tensor"], "tf.Tensor"],
     T: int,
@@ -50,6 +51,7 @@ def measure_rise_throughput(
     counter = iter(range(0, 10**12, batch_size))
     elapsed = _timed(lambda: runner.run(next(counter)), lambda: runner.weighted_sum.numpy(), n_batches)
     return n_batches * batch_size / elapsed
+
 
 def measure_inference_throughput(
     score_fn: Callable[["tf.Tensor"], "tf.Tensor"],

@@ -73,6 +73,7 @@ class RiseResult:
         out["shape"] = list(self.importance.shape)
         return out
 
+
 def _stft_geometry(frontend: Any) -> tuple[int, int]:
     """``(frame_length, frame_step)`` of the frontend's STFT layer."""
     from asd_tf.features.stft import STFTMagnitude
@@ -81,6 +82,7 @@ def _stft_geometry(frontend: Any) -> tuple[int, int]:
         if isinstance(layer, STFTMagnitude):
             return int(layer.frame_length), int(layer.frame_step)
     raise ConfigError(f"frontend {frontend.name!r} has no STFTMagnitude layer; RISE needs a magnitude spectrogram")
+
 
 def require_spectrogram_run(run_dir: str | Path) -> None:
     """Raise :class:`ConfigError` unless the run's model has only the spectrogram branch (RISE's input)."""
@@ -92,6 +94,7 @@ def require_spectrogram_run(run_dir: str | Path) -> None:
             f"{run_dir}: RISE needs a spectrogram-only model (train with --branches spectrogram); "
             f"this run has branches={cfg.branches!r}, backbone={cfg.backbone!r}"
         )
+
 
 class RiseExplainer:
     """RISE maps of clips by one run; keeps the model and the per-section k-means centres loaded.
@@ -189,8 +192,10 @@ class RiseExplainer:
             n_masks=int(n_masks), seed=int(seed),
         )
 
+
 #: Peak below half a 16-bit step: nothing a 16-bit WAV could hold (digital silence).
 SILENCE_PEAK = 0.5 / 32768.0
+
 
 def silence_warning(wave: np.ndarray, wav_path: str | Path) -> str | None:
     """A one-line warning if ``wave`` (the clip as the model reads it) is digital silence, else ``None``.
@@ -203,6 +208,7 @@ def silence_warning(wave: np.ndarray, wav_path: str | Path) -> str | None:
         return None
     return (f"{wav_path}: silent clip (peak {peak:.2g} of full scale); its RISE map shows no sound, "
             "only the model's response to masked silence")
+
 
 def rise_for_clip(
     run_dir: str | Path,

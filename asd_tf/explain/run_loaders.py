@@ -44,6 +44,7 @@ class RunData:
     train: list = field(default_factory=list)
     test: list = field(default_factory=list)
 
+
 def open_run_data(run_dir: str | Path, data: str | Path | None = None) -> RunData:
     """Open a run and index its dataset (``data`` overrides the run's training data root).
 
@@ -70,6 +71,7 @@ def open_run_data(run_dir: str | Path, data: str | Path | None = None) -> RunDat
         test=[c for c in index.clips if c.split == "test"],
     )
 
+
 def clip_scope(wav_path: str | Path) -> tuple[str, str | None]:
     """``(machine, section)`` of a clip from its path ``.../<machine>/<train|test>/section_XX_....wav``.
 
@@ -88,6 +90,7 @@ def clip_scope(wav_path: str | Path) -> tuple[str, str | None]:
     except FileNameError:
         section = None  # not an official DCASE name: no section to look up
     return machine, section
+
 
 def run_embeddings(
     rd: RunData, clips: Sequence, batch_size: int = 64, progress: bool = False, description: str = "embeddings"
@@ -121,6 +124,7 @@ def run_embeddings(
         raise DatasetError(f"{rd.data_root}: no clips to embed")
     return out
 
+
 def test_embeddings(
     run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64, progress: bool = False
 ) -> tuple[np.ndarray, list]:
@@ -129,6 +133,7 @@ def test_embeddings(
     if not rd.test:
         raise DatasetError(f"{rd.data_root}: no test clips (expected <machine>/test/*.wav)")
     return run_embeddings(rd, rd.test, batch_size, progress, "test"), rd.test
+
 
 test_embeddings.__test__ = False  # not a pytest test despite its name
 
@@ -182,10 +187,12 @@ def tsne_for_run(
         "n_unknown": int((~keep).sum()),
     }
 
+
 def _label_set(run_dir: str | Path) -> Any:
     from asd_tf.training.artifacts import Run
 
     return Run.open(run_dir).members()[0].label_set()
+
 
 def angles_for_run(
     run_dir: str | Path, data: str | Path | None = None, batch_size: int = 64, progress: bool = False
@@ -250,6 +257,7 @@ def angles_for_run(
         "skipped": skipped,
     }
 
+
 def _frontend_hop(frontend: Any) -> int:
     """Frame shift in samples of the frontend's feature layer (log-mel or STFT)."""
     for layer in frontend.layers:
@@ -257,6 +265,7 @@ def _frontend_hop(frontend: Any) -> int:
             if hasattr(layer, attr):
                 return int(getattr(layer, attr))
     raise ConfigError(f"frontend {frontend.name!r} has no layer with a hop length")
+
 
 def attention_for_run(
     run_dir: str | Path, data: str | Path | None = None, batch_size: int = 32, progress: bool = False

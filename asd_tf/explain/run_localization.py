@@ -37,6 +37,7 @@ def crop_boxes(boxes: Sequence[Any], duration_s: float, nyquist_hz: float) -> li
             out.append((t0, t1, f0, f1))
     return out
 
+
 def localization_clips(run_dir: str | Path, data: str | Path | None = None, max_clips: int | None = None) -> list[str]:
     """Anomalous test clips that carry an anomaly-box sidecar (synthetic data), spread over sections.
 
@@ -54,6 +55,7 @@ def localization_clips(run_dir: str | Path, data: str | Path | None = None, max_
         pick = np.unique(np.round(np.linspace(0, len(paths) - 1, int(max_clips))).astype(int))
         paths = [paths[i] for i in pick]
     return paths
+
 
 def localization_report(
     run_dir: str | Path,

@@ -21,6 +21,7 @@ def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
     names = [n if names.count(n) == 1 else f"{p.parent.name}_{n}" for n, p in zip(names, paths)]
     return [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
 
+
 def save_npz(path: str | Path, **arrays: Any) -> Path:
     """Save named arrays to ``path`` (``.npz``, uncompressed) atomically."""
     from asd_tf.io_utils import atomic_write
@@ -30,6 +31,7 @@ def save_npz(path: str | Path, **arrays: Any) -> Path:
             np.savez(fh, **arrays)
 
     return atomic_write(path, _w)
+
 
 def script_main(body: Callable[[Any], int], args: Any) -> int:
     """Run a figure script's ``body(args)``; library errors become one ``error: ...`` line and exit code 2."""

@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ..errors import DatasetError
 
+
 ANOMALY_CSV_HEADER = "kind,t_start_s,t_end_s,f_low_hz,f_high_hz"
 
 
@@ -28,11 +29,13 @@ class AnomalyBox:
     f_low_hz: float
     f_high_hz: float
 
+
 def boxes_csv(boxes: Sequence[AnomalyBox]) -> str:
     lines = [ANOMALY_CSV_HEADER]
     for b in boxes:
         lines.append(f"{b.kind},{b.t_start_s:.4f},{b.t_end_s:.4f},{b.f_low_hz:.1f},{b.f_high_hz:.1f}")
     return "\n".join(lines) + "\n"
+
 
 def read_anomaly_boxes(wav_path: str | os.PathLike) -> list[AnomalyBox]:
     """Anomaly boxes of a clip from its sidecar ``<stem>.anomaly.csv`` ([] when there is none)."""

@@ -14,6 +14,7 @@ from .signals import SAMPLE_RATE
 from .tables import anonymised_names, attribute_tables, ground_truth_tables
 from .writer import write_clips
 
+
 GENERATOR_VERSION = "1"
 
 
@@ -21,6 +22,7 @@ def _mp_start_methods() -> list[str]:
     import multiprocessing as mp
 
     return mp.get_all_start_methods()
+
 
 def generate(out_dir: str | os.PathLike, layout: str = "dcase2022", size: str = "small", seed: int = 0,
              eval_split: bool = False, n_jobs: int | None = None, profile: str = "factory") -> Path:

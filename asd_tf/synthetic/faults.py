@@ -143,6 +143,7 @@ def synth_anomaly(kind: str, ms: MachineSound, rng: np.random.Generator, n: int,
         return sig, None, [AnomalyBox(kind, ta, min(tb, duration), max(lo - margin, 0.0), min(hi + margin, nyq))]
     raise ConfigError(f"unknown anomaly kind {kind!r}")
 
+
 def other_combos(spec: ClipSpec) -> list[tuple[tuple[str, str], ...]]:
     """Attribute values (as key/value pairs) of the clip's section and domain other than its
     own, on the same microphone (a microphone is not an operating state)."""

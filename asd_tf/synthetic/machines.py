@@ -137,6 +137,7 @@ def apply_variant(design: Design, layout: str, section: str, variant: str) -> De
     return Design(design.kind, design.f_base, res, fp, design.tilt, design.am_ratio,
                    design.am_depth * float(rng.uniform(0.7, 1.4)), design.band, design.band_db, extra, design.mic_eq)
 
+
 @dataclass
 class MachineSound:
     signal: np.ndarray                  # unnormalised machine waveform
@@ -146,6 +147,7 @@ class MachineSound:
     am_max_hz: float                    # highest modulation frequency in ``am`` (sideband offset)
     pulses: list[tuple[int, np.ndarray]] = field(default_factory=list)
     pulse_band: tuple[float, float] = (0.0, 0.0)
+
 
 def synth_machine(design: Design, state: State, rng: np.random.Generator, n: int) -> MachineSound:
     t = np.arange(n) / SAMPLE_RATE

@@ -23,6 +23,7 @@ def stationary_noise(rng: np.random.Generator, n: int, tilt_db: float = 0.0) -> 
     y = np.fft.irfft(np.fft.rfft(x) * gain, n)
     return y / np.sqrt(np.mean(y ** 2))
 
+
 def factory_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     """Loud, non-stationary, class-agnostic background (unit RMS)."""
     freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)

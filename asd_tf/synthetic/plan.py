@@ -2,7 +2,7 @@
 
 The official DCASE layouts: 2020 ``normal_id_XX_NNNNNNNN.wav``; 2022-2025
 ``section_XX_{source,target}_{train,test}_{normal,anomaly}_NNNN_<attrs>.wav``.
-The 2024 and 2025 layouts (docs/design.md, data layouts) follow 2023 (one
+The 2024 and 2025 layouts (docs/datasets.md) follow 2023 (one
 section per machine) with their quirks: 2024 numbers clips from 0001, hides
 the gearbox attributes (``noAttribute`` in names and tables; the sound still
 depends on them), and its ``RoboticArm`` writes attributes run together
@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from .profiles import get_profile
+
 
 LAYOUTS = ("dcase2020", "dcase2022", "dcase2023", "dcase2024", "dcase2025")
 
@@ -62,12 +63,13 @@ MACHINES: dict[str, tuple[tuple[str, str], ...]] = {
     "dcase2024": (("bearing", "rotor"), ("gearbox", "gear"), ("RoboticArm", "pulse"), ("fan", "fan")),
     "dcase2025": (("bearing", "rotor"), ("fan", "fan"), ("valve", "pulse"), ("gearbox", "gear")),
 }
-# DCASE 2024/2025 quirks (DESIGN.md section 8)
+# DCASE 2024/2025 quirks (docs/datasets.md)
 _FIRST_INDEX = {"dcase2024": 1, "dcase2025": 0}           # file numbering starts at 0001 / 0000
 _HIDDEN = {("dcase2024", "gearbox"), ("dcase2025", "bearing")}  # attributes written as noAttribute
 _FUSED = {("dcase2024", "RoboticArm")}                     # weight15_BckgF, test names without _test_
 ANON_START = {("dcase2024", "gearbox"): 1}                # anonymised names from section_00_0001.wav
 _IDS_2020 = ("00", "02", "04", "06")
+
 
 @dataclass(frozen=True)
 class AttrScheme:
@@ -157,6 +159,7 @@ class ClipSpec:
             return "noAttribute"
         return "_".join(f"{k}{'' if self.fused else '_'}{v}" for k, v in self.attr_pairs)
 
+
 def _official_name(layout: str, section: str, domain: str, split: str, label: str, index: int,
                    attr_string: str) -> str:
     if layout == "dcase2020":
@@ -231,6 +234,7 @@ def plan_dataset(layout: str, size: str, profile: str = "factory") -> list[ClipS
                     specs.append(ClipSpec(layout, machine, kind, sec, dom, split, label, i, pairs,
                                           target_mic and dom == "target", sz.duration_s, name, profile))
     return specs
+
 
 def plan_supplemental(layout: str, size: str, profile: str = "factory") -> list[ClipSpec]:
     """The DCASE 2025 ``supplemental/`` clips (``[]`` for other layouts): per machine,

@@ -48,6 +48,7 @@ ANOMALY_KINDS = {
 BOX_SNR_DB = (4.0, 12.0)
 LEVEL_OFFSET_DB = 0.0     # common offset of the range above (calibration knob)
 
+
 @dataclass(frozen=True)
 class Profile:
     """Noise and fault design of a synthetic dataset (``generate(profile=...)``).

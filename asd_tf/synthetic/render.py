@@ -61,6 +61,7 @@ def _apply_room(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
         ir = ir[:n]
     return np.fft.irfft(np.fft.rfft(x) * np.fft.rfft(ir, n), n)
 
+
 def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
     """Energy of ``x`` inside a time-frequency box (FFT of the time segment, band sum)."""
     i0, i1 = int(box.t_start_s * SAMPLE_RATE), int(np.ceil(box.t_end_s * SAMPLE_RATE))
@@ -68,6 +69,7 @@ def _box_energy(x: np.ndarray, box: AnomalyBox) -> float:
     spec = np.abs(np.fft.rfft(seg)) ** 2
     freqs = np.fft.rfftfreq(len(seg), 1.0 / SAMPLE_RATE)
     return float(spec[(freqs >= box.f_low_hz) & (freqs <= box.f_high_hz)].sum())
+
 
 def render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[np.ndarray, list[AnomalyBox]]:
     """Render one clip as float64 in [-1, 1] and its anomaly boxes.
@@ -124,6 +126,7 @@ def render_clip(spec: ClipSpec, seed: int, with_anomaly: bool = True) -> tuple[n
     level = 10.0 ** (rng_mix.uniform(*_LEVEL_DBFS) / 20.0)
     mix = mix * (level / np.sqrt(1.0 + 10.0 ** (mnr / 10.0)))
     return np.clip(mix, -1.0, 32767.0 / 32768.0), boxes
+
 
 def render_supplemental(spec: ClipSpec, seed: int) -> np.ndarray:
     """A supplemental clip: the machine alone (``label="machine"``) or the profile's noise alone

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+
 SAMPLE_RATE = 16000
 
 
@@ -73,6 +74,7 @@ def resonant_burst(rng: np.random.Generator, freqs: Sequence[float], decays: Seq
     nt = length // 6
     out[-nt:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(nt) / nt)
     return out
+
 
 def harmonic_sum(phi: np.ndarray, f1: float, ks: np.ndarray, amps: np.ndarray, phases: np.ndarray) -> np.ndarray:
     """sum_k a_k cos(k*f1*phi + p_k) via the recurrence z^k (complex64: error < 1e-5 re a_k)."""

@@ -57,6 +57,7 @@ def ground_truth_tables(specs: list[ClipSpec], names: dict[ClipSpec, str]) -> di
         out[f"ground_truth_attributes/{fname}"] = "".join(rows)
     return out
 
+
 def _table_pairs(spec: ClipSpec) -> tuple[tuple[str, str], ...]:
     """Attribute pairs an attribute table shows (hidden attributes: ``noAttribute``)."""
     return (("noAttribute", ""),) if spec.hidden else spec.attr_pairs

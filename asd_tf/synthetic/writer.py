@@ -28,6 +28,7 @@ def write_wav(path: Path, pcm: np.ndarray) -> None:
 
     atomic_write(path, _w)
 
+
 def write_clip(args: tuple[str, ClipSpec, int, str]) -> None:
     root, spec, seed, name = args
     if spec.split == "supplemental":
