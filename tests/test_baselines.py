@@ -172,7 +172,7 @@ def test_dcase_ae_trains_and_scores_by_name(one_machine, tmp_path):
 
     from asd_tf.cli import main
     from asd_tf.data.index import scan_dataset
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     out = tmp_path / "ae"
     # a backend that does not score autoencoder runs is refused before any training

@@ -211,7 +211,7 @@ def test_class_loss_scores_equal_recomputation_from_saved_model_and_head(attenti
     from asd_tf.data.audio import AudioConfig, load_audio
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.submission import read_submission, submission_file_names
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run = Run.open(attention_run)
     (member,) = run.members()

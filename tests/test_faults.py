@@ -347,7 +347,7 @@ def test_second_writer_is_refused_naming_the_first(tiny_data, tmp_path):
     from conftest import train_tiny_run
 
     from asd_tf.errors import RunError
-    from asd_tf.training.artifacts import run_lock
+    from asd_tf.runs import run_lock
 
     run_dir = tmp_path / "run"
     with run_lock(run_dir):  # as if another `asd-tf train` were running into run_dir
@@ -367,7 +367,7 @@ def test_corrupt_model_file_is_named_and_recovered_without_retraining(
     from conftest import train_tiny_run
 
     from asd_tf.errors import RunError
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run, run_dir)
@@ -397,7 +397,7 @@ def test_truncated_embeddings_cache_is_recomputed(reference_run, tiny_data, tmp_
     from asd_tf.data.audio import AudioConfig
     from asd_tf.data.index import scan_dataset
     from asd_tf.scoring.embeddings import cached_embeddings
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     member = Run.open(reference_run).members()[0]
     model = member.load_model()

@@ -132,7 +132,7 @@ def test_two_worker_train_command_writes_one_run_directory(tmp_path):
     assert (out / "results.json").exists() and not (worker / "results.json").exists()
     assert "chief writes and evaluates" in outputs[1][0].decode()
     # the copies are the same model (synchronous training)
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     a = Run.open(out).members()[0].load_model().get_weights()
     b = Run.open(worker).members()[0].load_model().get_weights()

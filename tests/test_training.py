@@ -36,7 +36,7 @@ def test_run_directory_and_safe_mode_reload(tiny_run_factory):
     import keras
 
     from asd_tf.losses.registry import build_loss
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
     from asd_tf.training.run import build_embedding_model
     from asd_tf.training.trainer import ASDTrainer
 
@@ -154,7 +154,7 @@ def test_every_loss_trains_end_to_end(loss, tiny_data, tmp_path):
 def test_individual_labels_train_one_model_per_section(tiny_run_factory, tiny_data):
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.run import evaluate_run
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run_dir = tiny_run_factory(labels="individual", loss="compactness", epochs=1)
     members = Run.open(run_dir).members()

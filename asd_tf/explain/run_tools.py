@@ -1,7 +1,7 @@
 """Explanations of a trained run directory: the glue between ``asd_tf.explain`` and a run.
 
 The figure scripts in ``visualize/`` call these functions; each reads a run
-(:class:`asd_tf.training.artifacts.Run`), its data and its cached embeddings,
+(:class:`asd_tf.runs.Run`), its data and its cached embeddings,
 and returns NumPy results that the scripts plot and save.
 
 - :class:`RiseExplainer` / :func:`rise_for_clip`: RISE importance map of any wav
@@ -61,7 +61,7 @@ __all__ = [
 class RunData:
     """A run with its audio settings and the clips of its data (or of ``data`` when given)."""
 
-    run: Any  # asd_tf.training.artifacts.Run
+    run: Any  # asd_tf.runs.Run
     config: Any  # TrainConfig
     audio: Any  # AudioConfig(sample_rate, num_samples) of the run
     data_root: str
@@ -77,7 +77,7 @@ def open_run_data(run_dir: str | Path, data: str | Path | None = None) -> RunDat
     """
     from asd_tf.data.audio import AudioConfig
     from asd_tf.data.index import scan_dataset
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run = Run.open(run_dir)
     cfg = run.config
@@ -249,7 +249,7 @@ def _stft_geometry(frontend: Any) -> tuple[int, int]:
 
 def require_spectrogram_run(run_dir: str | Path) -> None:
     """Raise :class:`ConfigError` unless the run's model has only the spectrogram branch (RISE's input)."""
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     cfg = Run.open(run_dir).config
     if cfg.branches != "spectrogram":
@@ -530,7 +530,7 @@ def tsne_for_run(
 
 
 def _label_set(run_dir: str | Path) -> Any:
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     return Run.open(run_dir).members()[0].label_set()
 
