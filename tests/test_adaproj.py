@@ -251,7 +251,7 @@ def test_cli_trains_and_evaluates_adaproj_with_featex(tiny_data, tmp_path, capsy
     the run's config and the safe-mode reload of both heads."""
     from conftest import TINY_MODEL, TINY_SAMPLES
 
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.losses.featex import FeatExLoss
     from asd_tf.runs import Run
 

@@ -9,7 +9,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from .synthetic import generate
+    from ..data.synthetic import generate
 
     start = time.perf_counter()
     root = generate(args.out, layout=args.layout, size=args.size, seed=args.seed,
@@ -18,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{root}: {meta['n_clips']} clips ({args.layout}, {args.size}, {args.profile} profile, seed {args.seed}"
           f"{', eval split' if args.eval_split else ''}) in {time.perf_counter() - start:.1f} s")
     if args.baseline:
-        from .baseline import baseline_hmean_auc
+        from ..data.baseline import baseline_hmean_auc
 
         result = baseline_hmean_auc(root)
         print(f"clip-statistics baseline: harmonic-mean AUC {result['hmean_auc']:.3f}")
@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` sub-command."""
-    from .synthetic import LAYOUTS, PROFILES, SIZES
+    from ..data.synthetic import LAYOUTS, PROFILES, SIZES
 
     p = subparsers.add_parser(
         "synth", help="write a deterministic synthetic dataset in an official DCASE layout",

@@ -33,7 +33,7 @@ def format_table(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADE
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from .index import count_table, scan_dataset, supplemental_summary
+    from ..data.index import count_table, scan_dataset, supplemental_summary
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         args.directory, ground_truth_dir=args.ground_truth, skip_bad=args.skip_bad, dataset=args.dataset
     )
     # A zero-byte, text or truncated ".wav" is not a clip: checked like train and evaluate do.
-    from .audit import check_clips
+    from ..data.audit import check_clips
 
     clips, bad = check_clips(index.clips, None, skip_bad=args.skip_bad, progress=not args.json, what="clips")
     skipped = list(index.skipped) + [(b.path, b.problem) for b in bad]
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``index`` sub-command."""
-    from .records import DATASETS
+    from ..data.records import DATASETS
 
     p = subparsers.add_parser(
         "index",
