@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train an ASD model on a dataset's training split",
         description="Train an embedding model with an auxiliary classification loss (defaults follow the paper).",
     )
-    p.add_argument("--config", help="YAML file of settings (experiments/*.yaml); command-line flags override it")
+    p.add_argument("--config", help="YAML file of settings (an experiment YAML of asd_tf/comparison/configs/); command-line flags override it")
     add_train_flags(p)  # one flag per TrainConfig setting (asd_tf.commands.options)
     p.add_argument("--combine", choices=["sum", "zscore"], default="sum",
                    help="how --members are combined: sum (the reference code) or zscore (each member "
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
     """Training settings of a ``--config`` file and, for an experiment YAML, its scoring backends.
 
-    An experiment YAML (``experiments/*.yaml``, recognised by its ``row`` key) gives its training
+    An experiment YAML (``asd_tf/comparison/configs/*.yaml``, recognised by its ``row`` key) gives its training
     settings minus the table metadata, and its ``backends``; any other YAML is a saved
     ``TrainConfig`` (backends ``None``). No file: ``({}, None)``.
     """
