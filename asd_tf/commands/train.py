@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train an ASD model on a dataset's training split",
         description="Train an embedding model with an auxiliary classification loss (defaults follow the paper).",
     )
-    p.add_argument("--config", help="YAML file of settings (an experiment YAML of asd_tf/comparison/configs/); command-line flags override it")
+    p.add_argument("--config", help="YAML file of settings (a saved config.yaml, or an experiment YAML such as "
+                                    "asd_tf/comparison/configs/*.yaml); command-line flags override it")
     add_train_flags(p)  # one flag per TrainConfig setting (asd_tf.commands.options)
     p.add_argument("--combine", choices=["sum", "zscore"], default="sum",
                    help="how --members are combined: sum (the reference code) or zscore (each member "
@@ -45,7 +46,7 @@ def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
         return {}, None
     raw = read_yaml(path, "--config") or {}
     if isinstance(raw, dict) and "row" in raw:
-        from ..comparison.configs import load_experiment
+        from ..comparison.experiment import load_experiment
 
         experiment = load_experiment(path)
         return dict(experiment.train), list(experiment.backends)
