@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..runs import Member, Run, evaluation_dir  # noqa: F401  (evaluation_dir: where each evaluation writes)
+from ..runs import SKIPPED_FILE, Member, Run, evaluation_dir  # noqa: F401  (evaluation_dir: where each evaluation writes)
 
 
 def _member_scope(member: Member, clips: Sequence) -> list[int]:
@@ -198,7 +198,7 @@ def evaluate_run(
     if skipped:
         from ..io_utils import atomic_write_json
 
-        atomic_write_json(out_dir / "skipped_clips.json", {"skipped": [b.to_json() for b in skipped]})
+        atomic_write_json(out_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
     results["backend"] = "+".join(backends)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -95,9 +94,7 @@ def _train_ae_member(cfg, options: dict[str, Any], clips: Sequence, member_dir: 
         callbacks=callbacks, verbose=cfg.verbose,
     )
     elapsed = time.time() - started
-    tmp = member_dir / "model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, member_dir / runs.MODEL_FILE)
+    runs.save_keras_atomic(model, member_dir / runs.MODEL_FILE)
     summary = {
         "machine": machine,
         "clips": len(clips),
