@@ -53,13 +53,13 @@ def test_generated_train_flags_parse_and_override_a_config_file(tmp_path):
     args = _train_parser().parse_args([
         "train", "--config", str(saved), "--data", "/d", "--out", "/o", "--batch-size", "8",
         "--mixup-alpha", "0.2", "--no-domain-in-label", "--source-only", "--members", "3",
-        "--model-option", "branch_dim=16", "--loss-option", "s=30", "--labels", "machine", "--quiet",
+        "--model-option", "branch_dim=16", "--loss-option", "seed=3", "--labels", "machine", "--quiet",
     ])
     cfg = config_from_args(args)
     # flags win over the file, unset flags keep the file's values, KEY=VALUE flags merge key by key
     assert (cfg.loss, cfg.epochs, cfg.batch_size, cfg.mixup_alpha) == ("adacos", 7, 8, 0.2)
     assert (cfg.domain_in_label, cfg.source_only, cfg.members, cfg.labels) == (False, True, 3, "machine")
-    assert cfg.backbone_options == {"branch_dim": 16, "dense_units": 64} and cfg.loss_params == {"s": 30}
+    assert cfg.backbone_options == {"branch_dim": 16, "dense_units": 64} and cfg.loss_params == {"seed": 3}
     assert (cfg.data, cfg.out, cfg.verbose, cfg.jit, cfg.seed) == ("/d", "/o", 2, False, 0)
 
 
