@@ -1,7 +1,7 @@
-"""``python -m asd_tf``: the ``asd-tf`` command (:func:`asd_tf.cli.main`)."""
+"""``python -m asd_tf``: the ``asd-tf`` command (:func:`asd_tf.commands.main`)."""
 
 import sys
 
-from .cli import main
+from .commands import main
 
 sys.exit(main())

@@ -57,10 +57,10 @@ def values(results: dict) -> dict:
 
 
 def _yaml(layout: str, stem: str) -> Path | None:
-    from asd_tf.experiments.configs import EXPERIMENTS_DIR
+    from asd_tf.comparison.experiment import CONFIGS_DIR
 
     # ``*``: the DCASE 2020 YAMLs are named dcase2020_emm_NN_<stem>
-    found = sorted(EXPERIMENTS_DIR.glob(f"{layout}_*_{stem}.yaml"))
+    found = sorted(CONFIGS_DIR.glob(f"{layout}_*_{stem}.yaml"))
     return found[0] if found else None
 
 
@@ -69,7 +69,7 @@ def _dcase2020_from_2022(stem: str):
 
     On a 2020 layout the ``attribute`` classes reduce to machine type x machine ID (the 2020
     machine ID is stored as the section), i.e. ``section``, the label set the 2020 YAMLs use."""
-    from asd_tf.experiments.configs import load_experiment
+    from asd_tf.comparison.experiment import load_experiment
 
     path = _yaml("dcase2022", stem)
     if path is None:
@@ -81,7 +81,7 @@ def _dcase2020_from_2022(stem: str):
 
 
 def _experiment(layout: str, key: str):
-    from asd_tf.experiments.configs import load_experiment
+    from asd_tf.comparison.experiment import load_experiment
 
     stem, backends = next((s, b) for k, s, b in ROWS if k == key)
     path = _yaml(layout, stem)
@@ -98,29 +98,29 @@ def _experiment(layout: str, key: str):
 
 def _job(exp, seed: int, out: Path, data: Path):
     """The comparison runner's job for ``exp`` with ``seed`` under the quick preset (trial-major plan)."""
-    from asd_tf.experiments.compare import plan_jobs
-    from asd_tf.experiments.presets import get_preset
+    from asd_tf.comparison.jobs import plan_jobs
+    from asd_tf.comparison.presets import get_preset
 
     return plan_jobs([exp], seed + 1, out, data, get_preset("quick"))[-1]
 
 
 def run_one(layout: str, key: str, seed: int, out: Path, data: Path) -> None:
     """Train (or resume) and score one row x seed in this process."""
-    from asd_tf.experiments.compare import run_job
+    from asd_tf.comparison.jobs import run_job
 
     exp = _experiment(layout, key)
     run_job(_job(exp, seed, out, data))
 
 
 def _done(layout: str, key: str, seed: int, out: Path, data: Path) -> bool:
-    from asd_tf.experiments.compare import job_done
+    from asd_tf.comparison.jobs import job_done
 
     return job_done(_job(_experiment(layout, key), seed, out, data))
 
 
 def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> dict:
     """The table: one row per (system, backend), mean +- std (ddof 1) over the finished trials."""
-    from asd_tf.experiments.compare import results_path
+    from asd_tf.comparison.jobs import results_path
 
     rows = []
     for key, _, _ in ROWS:
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--job", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from asd_tf.experiments.compare import synthetic_data
+    from asd_tf.comparison.runner import synthetic_data
 
     data = synthetic_data(args.layout, args.size, seed=args.data_seed, profile=args.profile).resolve()
     out = Path(args.out)

@@ -158,7 +158,7 @@ def test_gradient_matches_finite_differences_of_numpy_loss():
 
 def test_head_saves_and_reloads_with_safe_mode(tmp_path):
     from asd_tf.losses.adaproj import AdaProjLoss
-    from asd_tf.training.head import LossHead
+    from asd_tf.losses.head import LossHead
 
     layer = build_loss("adaproj", C, D, subspace_dim=M, seed=4)
     for e, y1, y2, lam in batches(2):
@@ -251,9 +251,9 @@ def test_cli_trains_and_evaluates_adaproj_with_featex(tiny_data, tmp_path, capsy
     the run's config and the safe-mode reload of both heads."""
     from conftest import TINY_MODEL, TINY_SAMPLES
 
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.losses.featex import FeatExLoss
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     out = tmp_path / "adaproj_run"
     argv = [

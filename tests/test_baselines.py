@@ -170,9 +170,9 @@ def _numpy_windows(path) -> np.ndarray:
 def test_dcase_ae_trains_and_scores_by_name(one_machine, tmp_path):
     from scipy.spatial.distance import mahalanobis
 
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.data.index import scan_dataset
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     out = tmp_path / "ae"
     # a backend that does not score autoencoder runs is refused before any training
@@ -221,7 +221,7 @@ def test_dcase_ae_trains_and_scores_by_name(one_machine, tmp_path):
 
 
 def test_logmel_knn_system_matches_the_calibration_baseline(one_machine, tmp_path):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.synthetic.calibration import baseline_hmean_auc
 
     out = tmp_path / "knn"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asd_tf import cli
+from asd_tf import commands
 from asd_tf.data.check import ERROR, WARNING, check_dataset, format_report, read_header, wav_truncation
 from asd_tf.errors import DatasetError
 
@@ -24,8 +24,8 @@ SR = 16000
 
 @pytest.fixture
 def run_cli(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", {"check-data": "asd_tf.data.check_cli"})
-    return cli.main
+    monkeypatch.setattr(commands, "COMMANDS", {"check-data": "asd_tf.commands.check_data"})
+    return commands.main
 
 
 def tone(seconds: float = 1.0, sr: int = SR, channels: int = 1) -> np.ndarray:

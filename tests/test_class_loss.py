@@ -23,7 +23,7 @@ from asd_tf.scoring.class_loss import ClassLossBackend
 from records_helpers import Rec, TrainRec
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "experiments" / "recipes" / "dcase2020_lowcomplexity_attention_noisy_arcmix.yaml"
+RECIPE = REPO / "asd_tf" / "comparison" / "configs" / "recipes" / "dcase2020_lowcomplexity_attention_noisy_arcmix.yaml"
 
 
 # --------------------------------------------------------------------------- (a) hand-made geometry
@@ -179,7 +179,7 @@ SAMPLES = 32000  # 2 s at 16 kHz (the length of the tiny synthetic clips)
 @pytest.fixture(scope="module")
 def attention_run(tmp_path_factory):
     """Train the attention recipe (tiny model, 1 epoch) with `asd-tf train --config`: evaluates its backends."""
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.synthetic import generate
 
     root = tmp_path_factory.mktemp("cl")
@@ -207,11 +207,11 @@ def test_attention_recipe_is_evaluated_with_class_loss_and_kmeans(attention_run)
 def test_class_loss_scores_equal_recomputation_from_saved_model_and_head(attention_run):
     import keras
 
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.data.audio import AudioConfig, load_audio
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.submission import read_submission, submission_file_names
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run = Run.open(attention_run)
     (member,) = run.members()

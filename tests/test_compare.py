@@ -16,9 +16,13 @@ import numpy as np
 import pytest
 
 from asd_tf.errors import ConfigError
-from asd_tf.experiments import compare as C
-from asd_tf.experiments.configs import load_experiment, load_experiments, resolve_data
-from asd_tf.experiments.presets import Preset, get_preset
+from asd_tf.commands import compare as CMD
+from asd_tf.comparison import jobs as J
+from asd_tf.comparison import runner as R
+from asd_tf.comparison import table as T
+from asd_tf.comparison import writers as W
+from asd_tf.comparison.experiment import load_experiment, load_experiments, resolve_data
+from asd_tf.comparison.presets import Preset, get_preset
 from conftest import TINY_MODEL, TINY_SAMPLES
 
 # ----------------------------------------------------------------------------- configs
@@ -99,7 +103,7 @@ def test_data_root_from_argument_or_environment(tmp_path):
     exp_dir = tmp_path / "exps"
     _write(exp_dir / "a.yaml", "dataset: dcase2022\nrow: r\nloss: adacos\n")
     with pytest.raises(ConfigError, match="--data"):
-        C.run_comparison("dcase2022", 1, "full", None, tmp_path / "out", configs_dir=exp_dir, log=lambda s: None)
+        R.run_comparison("dcase2022", 1, "full", None, tmp_path / "out", configs_dir=exp_dir, log=lambda s: None)
 
 
 def test_presets():
@@ -117,9 +121,9 @@ def test_presets():
     q2 = quick.with_overrides({"epochs": 30, "backbone_options": {"branch_dim": 8}}).apply({"loss": "adacos"})
     assert q2["epochs"] == 30 and q2["backbone_options"]["branch_dim"] == 8
     assert q2["backbone_options"]["dense_units"] == 32
-    assert C._parse_settings(["epochs=30", "loss_params={s: 2}"]) == {"epochs": 30, "loss_params": {"s": 2}}
+    assert CMD._parse_settings(["epochs=30", "loss_params={s: 2}"]) == {"epochs": 30, "loss_params": {"s": 2}}
     with pytest.raises(ConfigError, match="data"):
-        C._parse_settings(["data=/x"])
+        CMD._parse_settings(["data=/x"])
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("huge")
 
@@ -159,14 +163,14 @@ def fake_comparison(tmp_path):
         for seed in range(3):
             vals = {k: float(base + rng.uniform(-0.05, 0.05)) for k in _KEYS}
             official = float(base + rng.uniform(-0.05, 0.05))
-            _fake_run(C.run_dir_for(out, e, seed), _results_2022(vals, official), classes)
+            _fake_run(J.run_dir_for(out, e, seed), _results_2022(vals, official), classes)
             truth[(e.name, seed)] = {**vals, "official": official}
     return exps, out, truth
 
 
 def test_summarize_mean_std_and_best(fake_comparison):
     exps, out, truth = fake_comparison
-    table = C.summarize(exps, out, trials=3)
+    table = T.summarize(exps, out, trials=3)
     assert [c.key for c in table.columns] == _KEYS + ["official"]
     assert [r.classes for r in table.rows] == ["1", "17"] and not table.missing
     for row in table.rows:
@@ -177,7 +181,7 @@ def test_summarize_mean_std_and_best(fake_comparison):
     # row b (base 0.8) wins every column
     assert all(table.best(c.key) == {1} for c in table.columns)
 
-    md = C.to_markdown(table, {"command": "python experiments/compare_losses.py --dataset dcase2022"})
+    md = W.to_markdown(table, {"command": "python experiments/compare_losses.py --dataset dcase2022"})
     b = table.rows[1]
     expected = f"**{100 * np.mean([truth[('b', s)]['both_auc'] for s in range(3)]):.1f} ± " \
                f"{100 * np.std([truth[('b', s)]['both_auc'] for s in range(3)], ddof=1):.1f}**"
@@ -187,16 +191,16 @@ def test_summarize_mean_std_and_best(fake_comparison):
     assert "**" not in line_a
     assert "Reported in the paper" in md and "55.1" in md and "`python experiments/compare_losses.py" in md
 
-    rows = list(csv.DictReader(io.StringIO(C.to_csv(table))))
+    rows = list(csv.DictReader(io.StringIO(W.to_csv(table))))
     assert [r["config"] for r in rows] == ["a", "b"] and rows[1]["classes"] == "17"
     assert float(rows[1]["source_pauc_mean"]) == pytest.approx(b.mean("source_pauc"), abs=1e-4)
     assert float(rows[1]["official_std"]) == pytest.approx(b.std("official"), abs=1e-4)
 
-    tex = C.to_latex(table)
+    tex = W.to_latex(table)
     assert tex.count(r"\mathbf{") == len(table.columns) and r"\pm" in tex
     assert r"\multicolumn{2}{c}{source domain}" in tex and r"\begin{tabular}{ll" + "c" * 7 + "}" in tex
 
-    paths = C.write_outputs(table, out, {"date": "today"})
+    paths = W.write_outputs(table, out, {"date": "today"})
     assert {p.suffix for p in paths.values()} == {".md", ".csv", ".tex", ".json", ".png", ".pdf"}
     assert paths["png"].read_bytes()[:4] == b"\x89PNG" and paths["pdf"].read_bytes()[:4] == b"%PDF"
     saved = json.loads(paths["json"].read_text())
@@ -206,12 +210,12 @@ def test_summarize_mean_std_and_best(fake_comparison):
 def test_summarize_ties_missing_runs_and_single_trial(fake_comparison):
     exps, out, truth = fake_comparison
     # a missing trial is reported, the rest is still aggregated
-    table = C.summarize(exps, out, trials=4)
+    table = T.summarize(exps, out, trials=4)
     assert len(table.missing) == 2 and [len(r.seeds) for r in table.rows] == [3, 3]
-    one = C.summarize(exps, out, trials=1)
+    one = T.summarize(exps, out, trials=1)
     assert math.isnan(one.rows[0].std("both_auc"))
     assert one.rows[0].mean("both_auc") == pytest.approx(100 * truth[("a", 0)]["both_auc"])
-    assert "±" not in C.to_markdown(one).split("\n")[-5]  # one trial: the mean only
+    assert "±" not in W.to_markdown(one).split("\n")[-5]  # one trial: the mean only
     # ties at the printed precision: both rows bold
     one.rows[1].values["both_auc"] = one.rows[0].values["both_auc"] + 0.01
     assert one.best("both_auc") == {0, 1}
@@ -221,10 +225,10 @@ def test_table_values_dcase2020():
     results = {"dataset": "dcase2020", "official_score": 0.7, "table2": {"target": {"auc": None}},
                "machine_types": {"fan": {"auc": 0.9, "pauc": 0.8}, "ToyConveyor": {"auc": 0.6, "pauc": 0.5},
                                  "pump": {"auc": 0.75, "pauc": 0.65}}}
-    v = C.table_values(results)
+    v = T.table_values(results)
     assert v["toyconveyor_auc"] == 0.6 and v["average_auc"] == pytest.approx((0.9 + 0.6 + 0.75) / 3)
     assert v["average_pauc"] == pytest.approx((0.8 + 0.5 + 0.65) / 3) and v["official"] == 0.7
-    cols = C._columns_for("dcase2020", set(v))
+    cols = T._columns_for("dcase2020", set(v))
     # machine types in the EMM paper's order, then the average and the official score
     assert [c.key for c in cols] == ["fan_auc", "fan_pauc", "pump_auc", "pump_pauc", "toyconveyor_auc",
                                      "toyconveyor_pauc", "average_auc", "average_pauc", "official"]
@@ -233,24 +237,24 @@ def test_table_values_dcase2020():
 def test_finished_runs_are_not_rerun(fake_comparison, monkeypatch):
     exps, out, _ = fake_comparison
     calls = []
-    monkeypatch.setattr(C, "run_job", lambda job, progress=False: calls.append(job.label))
-    jobs = C.plan_jobs(exps, 3, out, out, get_preset("full"))
+    monkeypatch.setattr(J, "run_job", lambda job, progress=False: calls.append(job.label))
+    jobs = J.plan_jobs(exps, 3, out, out, get_preset("full"))
     assert [j.label for j in jobs[:2]] == ["a/seed0", "b/seed0"]  # trial-major order
-    assert C.run_jobs(jobs, [], out, log=lambda s: None) == {} and calls == []
+    assert J.run_jobs(jobs, [], out, log=lambda s: None) == {} and calls == []
     # a run whose results are gone is run again (run_job itself skips the finished training)
-    (C.run_dir_for(out, exps[1], 2) / "results.json").unlink()
-    C.run_jobs(C.plan_jobs(exps, 3, out, out, get_preset("full")), [], out, log=lambda s: None)
+    (J.run_dir_for(out, exps[1], 2) / "results.json").unlink()
+    J.run_jobs(J.plan_jobs(exps, 3, out, out, get_preset("full")), [], out, log=lambda s: None)
     assert calls == ["b/seed2"]
 
 
 def test_parse_devices(monkeypatch):
-    assert C.parse_devices("cpu") == [] and C.parse_devices("0,1") == ["0", "1"]
+    assert J.parse_devices("cpu") == [] and J.parse_devices("0,1") == ["0", "1"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert C.parse_devices("auto") == ["2", "3"]
+    assert J.parse_devices("auto") == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert C.parse_devices("auto") == []
+    assert J.parse_devices("auto") == []
     with pytest.raises(ConfigError):
-        C.parse_devices("gpu0")
+        J.parse_devices("gpu0")
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -265,7 +269,7 @@ def test_end_to_end_mini_comparison_resumes(tiny_data, tmp_path, monkeypatch):
     tiny = Preset("tiny", trials=1, overrides=dict(epochs=1, batch_size=16, num_samples=TINY_SAMPLES, verbose=0),
                   backbone_options={"reference": dict(TINY_MODEL)})
     out = tmp_path / "cmp"
-    paths, failures = C.run_comparison("dcase2022", 1, tiny, tiny_data, out, configs_dir=exp_dir,
+    paths, failures = R.run_comparison("dcase2022", 1, tiny, tiny_data, out, configs_dir=exp_dir,
                                        devices="cpu", log=lambda s: None)
     assert failures == {}
     table = json.loads(paths["json"].read_text())
@@ -287,7 +291,7 @@ def test_end_to_end_mini_comparison_resumes(tiny_data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tr, "train", boom)
     monkeypatch.setattr(er, "evaluate_run", boom)
-    paths2, failures2 = C.run_comparison("dcase2022", 1, tiny, tiny_data, out, configs_dir=exp_dir,
+    paths2, failures2 = R.run_comparison("dcase2022", 1, tiny, tiny_data, out, configs_dir=exp_dir,
                                          devices="cpu", log=lambda s: None)
     assert failures2 == {} and model.stat().st_mtime_ns == stamp
     assert json.loads(paths2["json"].read_text())["rows"] == table["rows"]
@@ -296,10 +300,10 @@ def test_end_to_end_mini_comparison_resumes(tiny_data, tmp_path, monkeypatch):
 def test_worker_job_file_round_trip(fake_comparison, monkeypatch):
     # the per-GPU subprocess rebuilds exactly the job the parent planned
     exps, out, _ = fake_comparison
-    job = C.plan_jobs(exps, 2, out, "/data/x", get_preset("quick"))[3]
+    job = J.plan_jobs(exps, 2, out, "/data/x", get_preset("quick"))[3]
     seen = []
-    monkeypatch.setattr(C, "run_job", lambda j, progress=False: seen.append(j))
-    assert C.main(["--worker", str(C._job_file(job, out))]) == 0
+    monkeypatch.setattr(J, "run_job", lambda j, progress=False: seen.append(j))
+    assert CMD.main(["--worker", str(J._job_file(job, out))]) == 0
     (got,) = seen
     assert (got.experiment.name, got.seed, got.run_dir, got.values) == (
         job.experiment.name, job.seed, job.run_dir, job.values)
@@ -309,17 +313,17 @@ def test_worker_job_file_round_trip(fake_comparison, monkeypatch):
 def test_synthetic_data_is_named_and_generated_with_its_profile(tmp_path):
     assert get_preset("quick").synthetic_size == "compare"
     assert get_preset("quick").synthetic_profile == "mixed_state"
-    root = C.synthetic_data("dcase2023", "tiny", root=tmp_path, profile="structural")
+    root = R.synthetic_data("dcase2023", "tiny", root=tmp_path, profile="structural")
     assert root == tmp_path / "synthetic_dcase2023_tiny_structural"
     meta = json.loads((root / ".complete").read_text())
     assert (meta["size"], meta["profile"]) == ("tiny", "structural")
-    assert C.synthetic_data("dcase2023", "tiny", root=tmp_path) == tmp_path / "synthetic_dcase2023_tiny"
+    assert R.synthetic_data("dcase2023", "tiny", root=tmp_path) == tmp_path / "synthetic_dcase2023_tiny"
 
 
 def test_compare_cli_offers_every_synthetic_size_and_profile():
     from asd_tf.synthetic import PROFILES, SIZES
 
-    parser = C.build_parser()
+    parser = CMD.build_parser()
     for size in SIZES:
         for profile in PROFILES:
             args = parser.parse_args(["--dataset", "dcase2022", "--synthetic-size", size,
@@ -333,7 +337,7 @@ def test_compare_cli_offers_every_synthetic_size_and_profile():
 
 
 def test_baseline_rows_in_every_year():
-    from asd_tf.experiments.configs import table_rows
+    from asd_tf.comparison.experiment import table_rows
 
     for year in ("dcase2020", "dcase2022", "dcase2023"):
         exps = load_experiments(year)
@@ -345,7 +349,7 @@ def test_baseline_rows_in_every_year():
         assert ae.backends == ("ae_mse", "ae_mahala") and rows[-2].name == rows[-3].name == ae.name
         assert (ae.train["system"], ae.train["epochs"], ae.train["batch_size"]) == ("dcase_ae", 100, 256)
         assert knn.train["system"] == "logmel_knn"
-        jobs = C.plan_jobs(exps, 1, "/o", "/d", get_preset("full"))
+        jobs = J.plan_jobs(exps, 1, "/o", "/d", get_preset("full"))
         assert sum(j.experiment.name == ae.name for j in jobs) == 1
         # quick: the preset's epochs and input length, the autoencoder's own batch of 256
         q = get_preset("quick").apply(ae.train)
@@ -365,11 +369,11 @@ def test_baseline_rows_are_filled_by_their_own_backends(tmp_path):
     values = {"ae_mse": 0.6, "ae_mahala": 0.7, "logmel_knn": 0.55}
     for exp in exps:
         for backend in exp.backends:
-            run_dir = C.run_dir_for(out, exp, 0)
+            run_dir = J.run_dir_for(out, exp, 0)
             _fake_run(run_dir, _results_2022({k: values[backend] for k in _KEYS}, values[backend]), 1,
                       f"evaluation/{backend}")
             (run_dir / "train_summary.json").write_text(json.dumps({"system": exp.train["system"]}))
-    table = C.summarize(exps, out, trials=1)
+    table = T.summarize(exps, out, trials=1)
     assert [(r.experiment.row, r.mean("official"), r.classes) for r in table.rows] == [
         ("DCASE AE (MSE)", pytest.approx(60.0), "-"), ("DCASE AE (MAHALA)", pytest.approx(70.0), "-"),
         ("log-mel kNN", pytest.approx(55.0), "-")]

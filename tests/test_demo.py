@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _train_config(*flags: str):
-    from asd_tf.cli import build_parser
-    from asd_tf.training.cli import _demo_values, config_from_args
+    from asd_tf.commands import build_parser
+    from asd_tf.commands.train import _demo_values, config_from_args
 
     args = build_parser().parse_args(["train", "--out", "run", *flags])
     values = _demo_values(args, {}) if args.preset == "demo" else {}

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _parse_train(argv: list[str]):
     import argparse
 
-    from asd_tf.training.cli import config_from_args, register
+    from asd_tf.commands.train import config_from_args, register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
@@ -92,7 +92,7 @@ def test_flags_and_options_are_checked_before_anything_is_built():
 
 
 def test_missing_or_broken_config_file_is_a_one_line_cli_error(tmp_path, capsys):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
 
     assert main(["train", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
@@ -252,7 +252,7 @@ def spoiled_data(tiny_data, tmp_path):
 
 
 def test_bad_audio_stops_training_before_the_model_is_built_naming_every_clip(spoiled_data, tmp_path, capsys):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
 
     data, spoiled = spoiled_data
     out = tmp_path / "run"
@@ -300,7 +300,7 @@ def test_evaluate_checks_audio_and_skip_bad_records_the_clips(spoiled_data, refe
 
 
 def test_index_does_not_count_empty_or_text_files_as_clips(spoiled_data, capsys):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
 
     data, spoiled = spoiled_data
     n_files = sum(1 for _ in data.glob("*/*/*.wav"))
@@ -347,7 +347,7 @@ def test_second_writer_is_refused_naming_the_first(tiny_data, tmp_path):
     from conftest import train_tiny_run
 
     from asd_tf.errors import RunError
-    from asd_tf.training.artifacts import run_lock
+    from asd_tf.runs import run_lock
 
     run_dir = tmp_path / "run"
     with run_lock(run_dir):  # as if another `asd-tf train` were running into run_dir
@@ -367,7 +367,7 @@ def test_corrupt_model_file_is_named_and_recovered_without_retraining(
     from conftest import train_tiny_run
 
     from asd_tf.errors import RunError
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run, run_dir)
@@ -397,7 +397,7 @@ def test_truncated_embeddings_cache_is_recomputed(reference_run, tiny_data, tmp_
     from asd_tf.data.audio import AudioConfig
     from asd_tf.data.index import scan_dataset
     from asd_tf.scoring.embeddings import cached_embeddings
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     member = Run.open(reference_run).members()[0]
     model = member.load_model()

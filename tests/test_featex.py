@@ -129,7 +129,7 @@ def test_build_errors():
 
 
 def test_head_saves_and_reloads_with_safe_mode(tmp_path):
-    from asd_tf.training.head import LossHead
+    from asd_tf.losses.head import LossHead
 
     layer = make()
     e, y1, y2, lam = batch()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asd_tf import cli
+from asd_tf import commands
 from asd_tf.data.index import load_ground_truth, read_ground_truth, scan_dataset
 from asd_tf.errors import LabelError
 
@@ -145,13 +145,13 @@ def test_renamed_test_folder_uses_ground_truth_attributes(tmp_path: Path) -> Non
 
 
 def test_index_cli_exits_2_naming_the_files(eval_set, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(cli, "COMMANDS", {"index": "asd_tf.data.index_cli"})
+    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
     root, gt = eval_set
     (root / "fan/test/section_00_0002.wav").unlink()
-    assert cli.main(["index", str(root), "--ground-truth", str(gt)]) == 2
+    assert commands.main(["index", str(root), "--ground-truth", str(gt)]) == 2
     err = capsys.readouterr().err
     assert "asd-tf index: error: ground truth in" in err and "section_00_0002.wav" in err
     # ground truth found beside the data (the synthetic eval split's layout) is checked the same way
     (gt / "ground_truth_data").rename(root / "ground_truth_data")
     (gt / "ground_truth_domain").rename(root / "ground_truth_domain")
-    assert cli.main(["index", str(root)]) == 2
+    assert commands.main(["index", str(root)]) == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from asd_tf import cli
+from asd_tf import commands
 from asd_tf.data.index import load_ground_truth, scan_dataset
 from asd_tf.errors import ConfigError, DatasetError, FileNameError, LabelError
 
@@ -178,9 +178,9 @@ def test_cli_table_counts(real_data_dir: Path, capsys, index_only_cli) -> None:
 
 @pytest.fixture
 def index_only_cli(monkeypatch):
-    """cli.main with only the ``index`` command registered (other commands belong to other modules)."""
-    monkeypatch.setattr(cli, "COMMANDS", {"index": "asd_tf.data.index_cli"})
-    return cli.main
+    """commands.main with only the ``index`` command registered (other commands belong to other modules)."""
+    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
+    return commands.main
 
 
 from conftest import touch_wav as touch  # noqa: E402  (a 2-sample WAV: index checks audio)
@@ -305,7 +305,7 @@ def test_data_package_import_is_light() -> None:
     import sys
 
     code = (
-        "import sys, asd_tf.data, asd_tf.data.index_cli; "
+        "import sys, asd_tf.data, asd_tf.commands.index; "
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -179,15 +179,15 @@ def test_supplemental_folder_is_listed_not_indexed(tmp_path: Path) -> None:
 
 
 def test_index_cli_reports_supplemental(tmp_path: Path, capsys, monkeypatch) -> None:
-    from asd_tf import cli
+    from asd_tf import commands
 
-    monkeypatch.setattr(cli, "COMMANDS", {"index": "asd_tf.data.index_cli"})
+    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
     root = tmp_path / "d"
     touch(root / "fan/train/section_00_source_train_normal_0000_m-n_W.wav")
     for i in range(3):
         touch(root / f"fan/supplemental/section_00_machine_{i:04d}_.wav")
     touch(root / "fan/supplemental/section_00_noise_0000_.wav")
-    assert cli.main(["index", str(root)]) == 0
+    assert commands.main(["index", str(root)]) == 0
     out = capsys.readouterr().out
     assert "fan: 4 supplemental clip(s) (machine 3, noise 1); not training data" in out
     assert "1 clips in" in out

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from asd_tf.experiments.configs import load_experiment, load_experiments
+from asd_tf.comparison.experiment import load_experiment, load_experiments
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "experiments" / "recipes"
+RECIPES = REPO / "asd_tf" / "comparison" / "configs" / "recipes"
 
 EXPECTED = {
     "adaproj": dict(
@@ -29,7 +29,7 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_recipe_loads_for_train_config(name):
     from asd_tf.losses import build_loss
-    from asd_tf.training.cli import config_from_args, register
+    from asd_tf.commands.train import config_from_args, register
 
     path = RECIPES / f"{name}.yaml"
     exp = load_experiment(path)

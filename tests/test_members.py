@@ -43,7 +43,7 @@ def test_members_setting_is_checked():
 def test_members_train_seeds_ensemble_scores_and_rerun(tiny_data, tmp_path, monkeypatch):
     """Two members (seeds 3, 4): the ensemble's sum / z-score equal NumPy over the members' own scores;
     a rerun skips finished members and resumes only the unfinished one."""
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.run import score_run
     from asd_tf.training import run as run_module

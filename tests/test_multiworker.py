@@ -106,7 +106,7 @@ def test_two_worker_train_command_writes_one_run_directory(tmp_path):
     out = tmp_path / "run"
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    cmd = [sys.executable, "-m", "asd_tf.cli", "train", "--data", str(data), "--out", str(out),
+    cmd = [sys.executable, "-m", "asd_tf.commands", "train", "--data", str(data), "--out", str(out),
            "--loss", "adacos", "--labels", "section", "--epochs", "1", "--batch-size", "8",
            "--num-samples", "8000", "--strategy", "multiworker", "--quiet",
            "--model-option", "stage_channels=[4,4,4,4]", "--model-option", "spectrum_filters=4",
@@ -132,7 +132,7 @@ def test_two_worker_train_command_writes_one_run_directory(tmp_path):
     assert (out / "results.json").exists() and not (worker / "results.json").exists()
     assert "chief writes and evaluates" in outputs[1][0].decode()
     # the copies are the same model (synchronous training)
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     a = Run.open(out).members()[0].load_model().get_weights()
     b = Run.open(worker).members()[0].load_model().get_weights()

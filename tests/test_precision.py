@@ -60,7 +60,7 @@ def test_mixed_float16_embeddings_match_float32_and_the_head_stays_float32():
     import keras
     import tensorflow as tf
 
-    from asd_tf.training.head import LossHead
+    from asd_tf.losses.head import LossHead
 
     x, _ = _waves()
     keras.utils.set_random_seed(0)
@@ -109,7 +109,7 @@ def test_mixed_float16_embeddings_match_float32_and_the_head_stays_float32():
 def test_mixed_precision_run_saves_float32_head_and_restores_the_policy(tiny_data, tmp_path):
     import keras
 
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run_dir = Path(train_tiny_run(tiny_data, tmp_path / "mixed", epochs=1, mixed_precision=True, labels="section"))
     assert keras.mixed_precision.global_policy().name == "float32"

@@ -13,7 +13,7 @@ import pytest
 
 from asd_tf.errors import ConfigError
 from asd_tf.features.normalization import TemporalMeanNormalization
-from asd_tf.models import describe
+from asd_tf.commands import describe
 from asd_tf.models.describe import iter_layers, layers_with_bias, layers_without_kernel_regularizer
 from asd_tf.models.reference import build_reference_model
 

@@ -323,7 +323,7 @@ def test_cli_evaluate_new_backends_and_zscore_combination(tiny_run_factory, tiny
     """`asd-tf evaluate RUN --backend knn_smote` on a tiny trained run, then knn + density as one z-scored system."""
     import json
 
-    from asd_tf.cli import main
+    from asd_tf.commands import main
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.run import score_run
     from asd_tf.evaluation.submission import read_submission

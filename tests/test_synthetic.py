@@ -310,11 +310,11 @@ def test_complete_marker_and_reuse(tiny, tmp_path):
 
 
 def test_cli_writes_dataset(tmp_path):
-    from asd_tf.data import synthetic_cli
+    from asd_tf.commands import synth
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
-    synthetic_cli.register(sub)
+    synth.register(sub)
     args = parser.parse_args(["synth", str(tmp_path / "cli"), "--layout", "dcase2023", "--size", "tiny",
                               "--seed", "0", "--eval-split"])
     assert args.func(args) == 0

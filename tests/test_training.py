@@ -36,7 +36,7 @@ def test_run_directory_and_safe_mode_reload(tiny_run_factory):
     import keras
 
     from asd_tf.losses.registry import build_loss
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
     from asd_tf.training.run import build_embedding_model
     from asd_tf.training.trainer import ASDTrainer
 
@@ -154,7 +154,7 @@ def test_every_loss_trains_end_to_end(loss, tiny_data, tmp_path):
 def test_individual_labels_train_one_model_per_section(tiny_run_factory, tiny_data):
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.run import evaluate_run
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run_dir = tiny_run_factory(labels="individual", loss="compactness", epochs=1)
     members = Run.open(run_dir).members()
@@ -167,7 +167,7 @@ def test_individual_labels_train_one_model_per_section(tiny_run_factory, tiny_da
 
 
 def test_cli_train_then_evaluate(tiny_data, tmp_path, capsys):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
 
     out = tmp_path / "cli_run"
     argv = [
@@ -190,7 +190,7 @@ def test_cli_train_then_evaluate(tiny_data, tmp_path, capsys):
 
 
 def test_bad_training_settings_give_clear_errors(tiny_data, tmp_path):
-    from asd_tf.cli import main
+    from asd_tf.commands import main
 
     assert main(["train", "--data", str(tiny_data), "--out", str(tmp_path / "x"), "--loss", "nope"]) == 2
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "y"),
@@ -228,11 +228,12 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
 def test_train_accepts_an_experiment_yaml():
     import argparse
 
-    from asd_tf.training.cli import config_from_args, register
+    from asd_tf.commands.train import config_from_args, register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["train", "--config", str(REPO / "experiments" / "dcase2022_08_subcluster_adacos_attribute.yaml"),
+    config = REPO / "asd_tf" / "comparison" / "configs" / "dcase2022_08_subcluster_adacos_attribute.yaml"
+    args = parser.parse_args(["train", "--config", str(config),
                               "--data", "/somewhere", "--out", "/tmp/x", "--epochs", "3"])
     cfg = config_from_args(args)
     assert (cfg.loss, cfg.labels, cfg.epochs, cfg.data) == ("subcluster_adacos", "attribute", 3, "/somewhere")

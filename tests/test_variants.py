@@ -194,7 +194,7 @@ def test_variant_flags_set_the_settings():
     """The command-line flags of the variants reach TrainConfig (and the defaults stay when not given)."""
     import argparse
 
-    from asd_tf.training.cli import config_from_args, register
+    from asd_tf.commands.train import config_from_args, register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

@@ -59,7 +59,7 @@ def tiny_index(tiny_data):
 
 
 def _model(run_dir):
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     return Run.open(run_dir).members()[0].load_model()
 
@@ -317,7 +317,7 @@ def test_read_training_log_orders_epochs_and_maps_na_to_nan(tmp_path):
 # Angles
 # ----------------------------------------------------------------------------------------------
 def test_angles_equal_arccos_to_the_nearest_own_class_centre(spec_run, tiny_index, tmp_path):
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     out = tmp_path / "angles"
     assert script("angles").main(["--run", str(spec_run), "--out", str(out)]) == 0

@@ -399,7 +399,7 @@ def check_dataset(
 
 def format_report(report: DataReport) -> str:
     """The human-readable report printed by ``asd-tf check-data``."""
-    from .index_cli import format_table
+    from .index import format_table
 
     lines = [f"{report.root}: dataset {report.dataset}, {len(report.machines)} machine type(s), "
              f"{report.n_clips} clips"]

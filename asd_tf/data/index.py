@@ -199,6 +199,22 @@ def count_table(clips: Iterable[ClipRecord]) -> list[tuple[str, str, str, str, s
     return [(*key, n) for key, n in sorted(counts.items())]
 
 
+#: Columns of :func:`count_table` as printed by ``asd-tf index`` and ``asd-tf check-data``.
+HEADER = ("dataset", "machine", "section", "domain", "split", "label", "clips")
+
+
+def format_table(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADER) -> str:
+    """Plain-text table with left-aligned text columns and right-aligned numbers."""
+    cells = [[str(h) for h in header]] + [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [all(isinstance(row[i], int) for row in rows) and rows != [] for i in range(len(header))]
+    lines = []
+    for r in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
 def supplemental_summary(clips: Iterable[SupplementalClip]) -> list[str]:
     """One line per machine with supplemental clips: ``<machine>: N supplemental clips (machine a, noise b)``."""
     per: dict[str, Counter] = {}

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import RunError
 from ..io_utils import atomic_write
-from ..training.artifacts import Member, Run
+from ..runs import Member, Run
 
 _DOMAINS = ("source", "target")
 
@@ -117,7 +117,7 @@ def _moments(stats: dict[str, np.ndarray], domain: str, n_mels: int):
 def _score_dcase_ae(run: Run, cfg, train_clips: Sequence, test_clips: Sequence,
                     backend: str) -> tuple[np.ndarray, np.ndarray]:
     from ..scoring.reconstruction import mahala_scores
-    from ..training.baselines import ae_options
+    from ..runs import ae_options
 
     options = ae_options(cfg)
     test_scores = np.full(len(test_clips), np.nan)
@@ -168,7 +168,7 @@ def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple
 def score_baseline_run(run: Run, train_clips: Sequence, test_clips: Sequence,
                        backend: str) -> tuple[np.ndarray, np.ndarray]:
     """Scores ``(test [N_test], train [N_train])`` of a baseline run (``dcase_ae`` or ``logmel_knn``)."""
-    from ..training.systems import check_backends
+    from ..runs import check_backends
 
     cfg = run.config
     check_backends(cfg.system, [backend])

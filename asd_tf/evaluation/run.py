@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..training.artifacts import Member, Run
+from ..runs import SKIPPED_FILE, Member, Run, evaluation_dir  # noqa: F401  (evaluation_dir: where each evaluation writes)
 
 
 def _member_scope(member: Member, clips: Sequence) -> list[int]:
@@ -83,34 +83,6 @@ def score_run(
         test_scores[te_idx] = te_scores
         train_scores[tr_idx] = tr_scores
     return test_scores, train_scores
-
-
-def evaluation_dir(
-    run_dir: Path,
-    backend: str | Sequence[str],
-    ensemble: bool,
-    combine: str = "sum",
-    options: dict[str, Any] | None = None,
-) -> Path:
-    """Output folder of an evaluation: the run itself for plain k-means, else ``evaluation/<name>/``.
-
-    ``<name>`` = the backend names joined by ``+``, then ``_ensemble`` when
-    several runs are combined, ``_zscore`` for per-section standardised members,
-    and ``@key=value,...`` (sorted) for non-default backend options.
-    """
-    backends = [backend] if isinstance(backend, str) else list(backend)
-    if backends == ["kmeans"] and not ensemble and combine == "sum" and not options:
-        return run_dir
-    name = "+".join(backends) + ("_ensemble" if ensemble else "") + ("_zscore" if combine == "zscore" else "")
-    if options:
-        name += "@" + ",".join(f"{k}={_option_text(v)}" for k, v in sorted(options.items()))
-    return run_dir / "evaluation" / name
-
-
-def _option_text(value: Any) -> str:
-    """A file-name-safe rendering of an option value (``/`` and spaces replaced)."""
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return text.replace("/", "_").replace(" ", "")
 
 
 def options_per_backend(backends: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -226,7 +198,7 @@ def evaluate_run(
     if skipped:
         from ..io_utils import atomic_write_json
 
-        atomic_write_json(out_dir / "skipped_clips.json", {"skipped": [b.to_json() for b in skipped]})
+        atomic_write_json(out_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     write_submissions(out_dir / "submission", test_clips, test_scores, train_clips, train_scores)
     results = evaluate_scores(test_clips, test_scores, train_clips, train_scores)
     results["backend"] = "+".join(backends)

@@ -86,7 +86,7 @@ def _stft_geometry(frontend: Any) -> tuple[int, int]:
 
 def require_spectrogram_run(run_dir: str | Path) -> None:
     """Raise :class:`ConfigError` unless the run's model has only the spectrogram branch (RISE's input)."""
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     cfg = Run.open(run_dir).config
     if cfg.branches != "spectrogram":

@@ -1,6 +1,6 @@
 """Reading a trained run for the figures: its data, its embeddings and the test-split views the scripts plot.
 
-Each function reads a run directory (:class:`asd_tf.training.artifacts.Run`),
+Each function reads a run directory (:class:`asd_tf.runs.Run`),
 its data and its cached embeddings (``RUN/embeddings/``, shared with
 ``asd-tf evaluate``) and returns NumPy results; the figure scripts in
 ``visualize/`` plot them with :mod:`asd_tf.explain.figures`.
@@ -37,7 +37,7 @@ __all__ = [
 class RunData:
     """A run with its audio settings and the clips of its data (or of ``data`` when given)."""
 
-    run: Any  # asd_tf.training.artifacts.Run
+    run: Any  # asd_tf.runs.Run
     config: Any  # TrainConfig
     audio: Any  # AudioConfig(sample_rate, num_samples) of the run
     data_root: str
@@ -53,7 +53,7 @@ def open_run_data(run_dir: str | Path, data: str | Path | None = None) -> RunDat
     """
     from asd_tf.data.audio import AudioConfig
     from asd_tf.data.index import scan_dataset
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     run = Run.open(run_dir)
     cfg = run.config
@@ -189,7 +189,7 @@ def tsne_for_run(
 
 
 def _label_set(run_dir: str | Path) -> Any:
-    from asd_tf.training.artifacts import Run
+    from asd_tf.runs import Run
 
     return Run.open(run_dir).members()[0].label_set()
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -37,35 +36,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DatasetError
-from ..io_utils import atomic_write_json, atomic_write_text
-from . import artifacts
-
-AE_OPTIONS: dict[str, Any] = {
-    "frames": 5,
-    "n_mels": 128,
-    "hidden_units": 128,
-    "hidden_layers": 4,
-    "bottleneck": 8,
-    "validation_split": 0.1,
-}
-
-
-def ae_options(cfg) -> dict[str, Any]:
-    """The autoencoder's options: :data:`AE_OPTIONS` updated with ``cfg.backbone_options``."""
-    if cfg.backbone != "dcase_ae":
-        raise ConfigError(f"system dcase_ae has its own model; backbone must be 'dcase_ae', not {cfg.backbone!r}")
-    unknown = sorted(set(cfg.backbone_options) - set(AE_OPTIONS))
-    if unknown:
-        raise ConfigError(f"dcase_ae: unknown model options {unknown}; known: {sorted(AE_OPTIONS)}")
-    options = {**AE_OPTIONS, **cfg.backbone_options}
-    for key in ("frames", "n_mels", "hidden_units", "hidden_layers", "bottleneck"):
-        value = options[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"dcase_ae: {key} must be a positive integer, got {value!r}")
-    if not 0.0 <= float(options["validation_split"]) < 1.0:
-        raise ConfigError(f"dcase_ae: validation_split must lie in [0, 1), got {options['validation_split']!r}")
-    return options
-
+from ..io_utils import atomic_write_json
+from .. import runs
+from ..runs import ae_options
 
 def clip_windows(clips: Sequence, cfg, options: dict[str, Any]) -> list[np.ndarray]:
     """The 5-frame log-mel windows of every clip, in clip order (``asd_tf.features.frames``)."""
@@ -87,9 +60,9 @@ def _train_ae_member(cfg, options: dict[str, Any], clips: Sequence, member_dir: 
     from .callbacks import StopOnNonFiniteLoss
 
     member_dir.mkdir(parents=True, exist_ok=True)
-    if (member_dir / artifacts.COMPLETE_FILE).exists() and (member_dir / artifacts.MODEL_FILE).exists():
-        return json.loads((member_dir / "train_summary.json").read_text())
-    atomic_write_json(member_dir / "scope.json", {"machine": machine, "section": None})
+    if (member_dir / runs.COMPLETE_FILE).exists() and (member_dir / runs.MODEL_FILE).exists():
+        return json.loads((member_dir / runs.SUMMARY_FILE).read_text())
+    atomic_write_json(member_dir / runs.SCOPE_FILE, {"machine": machine, "section": None})
 
     x = np.concatenate(clip_windows(clips, cfg, options)).astype(np.float32)
     n = x.shape[0]
@@ -121,9 +94,7 @@ def _train_ae_member(cfg, options: dict[str, Any], clips: Sequence, member_dir: 
         callbacks=callbacks, verbose=cfg.verbose,
     )
     elapsed = time.time() - started
-    tmp = member_dir / "model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, member_dir / artifacts.MODEL_FILE)
+    runs.save_keras_atomic(model, member_dir / runs.MODEL_FILE)
     summary = {
         "machine": machine,
         "clips": len(clips),
@@ -138,8 +109,8 @@ def _train_ae_member(cfg, options: dict[str, Any], clips: Sequence, member_dir: 
         "final": {k: float(v[-1]) for k, v in history.history.items() if v},
         "options": options,
     }
-    atomic_write_json(member_dir / "train_summary.json", summary)
-    atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    atomic_write_json(member_dir / runs.SUMMARY_FILE, summary)
+    runs.mark_complete(member_dir)
     shutil.rmtree(member_dir / "backup", ignore_errors=True)
     return summary
 
@@ -154,21 +125,21 @@ def train_baseline(cfg, index, clips: Sequence, run_dir: Path) -> Path:
             if cfg.verbose:
                 print(f"[dcase_ae] training {machine} on {len(group)} clips")
             members[machine] = _train_ae_member(
-                cfg, options, group, run_dir / artifacts.MEMBERS_DIR / machine, machine)
+                cfg, options, group, run_dir / runs.MEMBERS_DIR / machine, machine)
         summary: dict[str, Any] = {"members": members}
     elif cfg.system == "logmel_knn":
         summary = {"clips": len(clips), "note": "no training: scored by nearest log-mel statistics"}
     else:
         raise ConfigError(f"train_baseline: {cfg.system!r} is not a baseline system")
     summary.update(system=cfg.system, dataset=index.dataset)
-    atomic_write_json(run_dir / "train_summary.json", summary)
-    atomic_write_text(run_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
+    runs.mark_complete(run_dir)
     return run_dir
 
 
 def format_baseline_summary(run_dir: Path) -> str:
     """One-screen summary of a finished baseline run."""
-    run = artifacts.Run.open(run_dir)
+    run = runs.Run.open(run_dir)
     cfg = run.config
     summary = run.summary()
     lines = [f"run:       {run_dir}", f"data:      {cfg.data} ({summary.get('dataset', '?')})",

@@ -5,7 +5,7 @@ The paper's settings (10 s of input, the full-size model, 10 epochs at batch 64)
 take about 20 minutes per run there, and on the synthetic ``small`` set they end
 near chance for every loss. The demonstration preset trains instead on the set
 on which the toolkit's comparison shows the paper's mechanism, in the sizing of
-the quick comparison preset (``asd_tf.experiments.presets``, README "Results on
+the quick comparison preset (``asd_tf.comparison.presets``, README "Results on
 synthetic data"):
 
 * data: the synthetic DCASE 2022-layout ``compare`` set with the ``mixed_state``

@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import artifacts
+from .. import runs
 from .config import TrainConfig
 
-member_dir = artifacts.ensemble_member_dir  # member 0 is the run directory itself
+member_dir = runs.ensemble_member_dir  # member 0 is the run directory itself
 
 
 def member_config(cfg: TrainConfig, index: int) -> TrainConfig:
@@ -54,7 +54,7 @@ def train_members(cfg: TrainConfig, log: Callable[[str], None] | None = None) ->
     for index in range(cfg.members):
         member = member_config(cfg, index)
         if cfg.members > 1 and cfg.verbose:
-            done = (member_dir(os.path.abspath(cfg.out), index) / artifacts.COMPLETE_FILE).exists()
+            done = (member_dir(os.path.abspath(cfg.out), index) / runs.COMPLETE_FILE).exists()
             say(f"member {index + 1}/{cfg.members} (seed {member.seed}): "
                 f"{'finished earlier, not retrained' if done else 'training'}")
         dirs.append(Path(train(member)))
@@ -64,7 +64,7 @@ def train_members(cfg: TrainConfig, log: Callable[[str], None] | None = None) ->
 
 def _record_members(run_dir: Path, members: int) -> None:
     """Set ``members`` in ``run_dir/config.yaml`` (a finished member 0 keeps the count it was trained with)."""
-    path = run_dir / artifacts.CONFIG_FILE
+    path = run_dir / runs.CONFIG_FILE
     if not path.exists():
         return
     saved = TrainConfig.load(path)

@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DatasetError, RunError
-from ..io_utils import atomic_write_json, atomic_write_text
-from . import artifacts
+from ..io_utils import atomic_write_json
+from .. import runs
 from .config import IDENTITY_KEYS, TrainConfig
 
 
-SKIPPED_FILE = "skipped_clips.json"
+SKIPPED_FILE = runs.SKIPPED_FILE
 
 
 def _check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
     """A run directory may only be resumed with the same identity settings."""
-    path = run_dir / artifacts.CONFIG_FILE
+    path = run_dir / runs.CONFIG_FILE
     if not path.exists():
         return
     old = TrainConfig.load(path).to_dict()
@@ -118,18 +118,18 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     from ..losses.registry import build_loss
     from . import resume
     from .callbacks import ScaleGuardWarning, StopOnNonFiniteLoss
-    from .head import LossHead
+    from ..losses.head import LossHead
     from .trainer import ASDTrainer
 
     member_dir.mkdir(parents=True, exist_ok=True)
-    if (member_dir / artifacts.COMPLETE_FILE).exists() and (member_dir / artifacts.MODEL_FILE).exists():
-        return json.loads((member_dir / "train_summary.json").read_text())
+    if (member_dir / runs.COMPLETE_FILE).exists() and (member_dir / runs.MODEL_FILE).exists():
+        return json.loads((member_dir / runs.SUMMARY_FILE).read_text())
     if scope is not None:
-        atomic_write_json(member_dir / "scope.json", scope)
+        atomic_write_json(member_dir / runs.SCOPE_FILE, scope)
 
     label_name = "none" if cfg.labels == "individual" else cfg.labels
     label_set = build_label_set(clips, label_name, domain_in_label=cfg.domain_in_label)
-    atomic_write_json(member_dir / artifacts.LABELS_FILE, label_set.to_json())
+    atomic_write_json(member_dir / runs.LABELS_FILE, label_set.to_json())
     labels = training_class_ids(label_set, clips)
     class_weights = _class_weights(cfg, label_set, clips)
 
@@ -200,11 +200,11 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
                     callbacks=callbacks, verbose=cfg.verbose)
     elapsed = time.time() - started
 
-    _save_keras_atomic(embedding_model, member_dir / artifacts.MODEL_FILE)
+    runs.save_keras_atomic(embedding_model, member_dir / runs.MODEL_FILE)
     resume.fault_point("final_save")
     head = LossHead(loss_layer, embedding_dim)
     head.build((None, embedding_dim))
-    _save_keras_atomic(head, member_dir / artifacts.HEAD_FILE)
+    runs.save_keras_atomic(head, member_dir / runs.HEAD_FILE)
     final = resume.final_logs(saver.history)
     summary = {
         "clips": len(clips),
@@ -219,8 +219,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         "final": final,
         "scope": scope,
     }
-    atomic_write_json(member_dir / "train_summary.json", summary)
-    atomic_write_text(member_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+    atomic_write_json(member_dir / runs.SUMMARY_FILE, summary)
+    runs.mark_complete(member_dir)
     # Only now is the backup redundant: a kill before .complete resumes from it.
     shutil.rmtree(member_dir / resume.BACKUP_DIR, ignore_errors=True)
     return summary
@@ -247,12 +247,6 @@ def _accepts_label_mix(loss_name: str) -> bool:
     return _accepts(loss_class(loss_name).__init__, "label_mix")
 
 
-def _save_keras_atomic(model, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
 def train(cfg: TrainConfig) -> Path:
     """Train the run described by ``cfg`` into ``cfg.out``; rerunning resumes or returns the finished run."""
     from ..distribute import worker_role
@@ -263,14 +257,14 @@ def train(cfg: TrainConfig) -> Path:
     is_chief, task = worker_role()
     # Multi-worker training: only the chief writes the run directory; every other worker
     # keeps its own (identical) checkpoints and backup, so a killed run resumes on all.
-    run_dir = Path(cfg.out) if is_chief else Path(cfg.out) / artifacts.WORKERS_DIR / task
+    run_dir = Path(cfg.out) if is_chief else Path(cfg.out) / runs.WORKERS_DIR / task
     # Absolute paths: the run is evaluated and resumed from any working directory.
     cfg = dataclasses.replace(
         cfg, data=os.path.abspath(cfg.data) if cfg.data else cfg.data, out=os.path.abspath(cfg.out),
         cache_dir=os.path.abspath(cfg.cache_dir) if cfg.cache_dir else cfg.cache_dir,
     )
     _check_resumable(cfg, run_dir)
-    with artifacts.run_lock(run_dir):
+    with runs.run_lock(run_dir):
         return _train_locked(cfg, run_dir)
 
 
@@ -279,7 +273,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
     from ..distribute import make_strategy
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / artifacts.COMPLETE_FILE).exists():
+    if (run_dir / runs.COMPLETE_FILE).exists():
         return run_dir
     skipped: list = []
     index, clips = select_training_clips(cfg, skipped)  # before config.yaml: bad data leave no run behind
@@ -287,7 +281,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
         clips = [c for c in clips if c.domain != "target"]
         if not clips:
             raise DatasetError(f"{cfg.data}: source_only is set but every training clip is a target-domain clip")
-    cfg.save(run_dir / artifacts.CONFIG_FILE)
+    cfg.save(run_dir / runs.CONFIG_FILE)
     if skipped or (run_dir / SKIPPED_FILE).exists():
         atomic_write_json(run_dir / SKIPPED_FILE, {"skipped": [b.to_json() for b in skipped]})
     if cfg.system != "embedding":  # the DCASE autoencoder / log-mel kNN baselines
@@ -300,20 +294,20 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
 
         summaries = {}
         for (machine, section), group in sorted(individual_groups(clips).items()):
-            name = artifacts.member_dirname(machine, section)
+            name = runs.member_dirname(machine, section)
             if cfg.verbose:
                 print(f"[individual] training {name} on {len(group)} clips")
             summaries[name] = _train_member(
-                cfg, group, run_dir / artifacts.MEMBERS_DIR / name, strategy,
+                cfg, group, run_dir / runs.MEMBERS_DIR / name, strategy,
                 scope={"machine": machine, "section": section},
             )
         summary = {"members": summaries, "dataset": index.dataset}
-        atomic_write_json(run_dir / "train_summary.json", summary)
+        atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
     else:
         summary = _train_member(cfg, clips, run_dir, strategy)
         summary["dataset"] = index.dataset
-        atomic_write_json(run_dir / "train_summary.json", summary)
-    atomic_write_text(run_dir / artifacts.COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+        atomic_write_json(run_dir / runs.SUMMARY_FILE, summary)
+    runs.mark_complete(run_dir)
     backup = run_dir / "backup"
     if backup.exists():
         shutil.rmtree(backup, ignore_errors=True)
@@ -322,7 +316,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
 
 def format_train_summary(run_dir: Path) -> str:
     """One-screen summary of a finished training run."""
-    run = artifacts.Run.open(run_dir)
+    run = runs.Run.open(run_dir)
     cfg = run.config
     if cfg.system != "embedding":
         from .baselines import format_baseline_summary

@@ -14,17 +14,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import ConfigError
-
-SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
-
-#: Scoring names of the baseline systems (the first is the default).
-SYSTEM_BACKENDS: dict[str, tuple[str, ...]] = {
-    "dcase_ae": ("ae_mse", "ae_mahala"),
-    "logmel_knn": ("logmel_knn",),
-}
+# What scores a run of each system lives with the run directory (read by evaluation too).
+from ..runs import SYSTEM_BACKENDS, SYSTEMS, check_backends, default_backend, system_backends  # noqa: F401
 
 #: TrainConfig settings of a system where neither a file nor a flag gives them.
 SYSTEM_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -41,27 +34,3 @@ def apply_system_defaults(values: dict[str, Any]) -> dict[str, Any]:
     for key, value in SYSTEM_DEFAULTS.get(out.get("system", "embedding"), {}).items():
         out.setdefault(key, value)
     return out
-
-
-def system_backends(system: str) -> tuple[str, ...]:
-    """Scoring names valid for runs of ``system`` (``embedding``: every scoring backend)."""
-    if system not in SYSTEMS:
-        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
-    if system == "embedding":
-        from ..scoring.backends import BACKENDS
-
-        return tuple(sorted(BACKENDS))
-    return SYSTEM_BACKENDS[system]
-
-
-def default_backend(system: str) -> str:
-    """The backend ``asd-tf evaluate`` uses for a run of ``system`` without ``--backend``."""
-    return "kmeans" if system == "embedding" else system_backends(system)[0]
-
-
-def check_backends(system: str, backends: Sequence[str], where: str = "--backend") -> None:
-    """ConfigError naming the valid choices when a backend does not score runs of ``system``."""
-    valid = system_backends(system)
-    unknown = [b for b in backends if b not in valid]
-    if unknown:
-        raise ConfigError(f"{where}: {unknown} do not score {system!r} runs; choose from {list(valid)}")

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a run's test split; write submission CSVs, results.json and results.md",
     )
     from ..scoring.backends import BACKENDS
-    from ..training.systems import SYSTEM_BACKENDS
+    from ..runs import SYSTEM_BACKENDS
 
     baseline_scores = [b for names in SYSTEM_BACKENDS.values() for b in names if b not in BACKENDS]
     p.add_argument("run", help="run directory made by `asd-tf train`")
@@ -41,21 +41,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..cli import parse_key_value
-    from .report import format_summary
-    from .run import evaluate_run, options_per_backend
+    from ..evaluation.report import format_summary
+    from ..evaluation.run import evaluate_run, options_per_backend
+    from .options import parse_key_value
 
     options = dict(map(parse_key_value, args.option))
     if args.backend is None:  # the run's system decides (kmeans for embedding runs)
-        from ..training.systems import default_backend
-        from .baselines import run_system
+        from ..evaluation.baselines import run_system
+        from ..runs import default_backend
 
         system = run_system(args.run)
         args.backend = [default_backend(system)]
         if system != "embedding":
             print(f"scoring backend: {args.backend[0]} (the {system} system's default)")
     if not args.ensemble:  # a run trained with --members N is scored as its ensemble
-        from ..training.artifacts import Run, ensemble_member_dir
+        from ..runs import Run, ensemble_member_dir
 
         count = Run.open(args.run).config.members
         if count > 1:

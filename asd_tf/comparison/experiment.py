@@ -42,8 +42,8 @@ YEARS = ("dcase2020", "dcase2022", "dcase2023")
 META_KEYS = ("dataset", "row", "task", "order", "backends", "paper", "description", "backend_rows")
 _PATH_KEYS = ("data", "out")
 
-#: ``experiments/`` of the repository (beside the package).
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+#: The experiment configs shipped with the package: the paper tables' rows, and ``recipes/``.
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         backends = [backends]
     if not backends or not all(isinstance(b, str) for b in backends):
         raise ConfigError(f"{path}: 'backends' must be a non-empty list of backend names")
-    from ..training.systems import check_backends
+    from ..runs import check_backends
 
     check_backends(train.get("system", "embedding"), backends, str(path))  # a baseline has its own scores
     backend_rows = values.get("backend_rows") or {}
@@ -156,14 +156,14 @@ def load_experiments(
     pattern: str | None = None,
     directory: str | os.PathLike | None = None,
 ) -> list[Experiment]:
-    """The experiment YAMLs of ``directory`` (default ``experiments/``) for ``dataset``.
+    """The experiment YAMLs of ``directory`` (default :data:`CONFIGS_DIR`) for ``dataset``.
 
     Without ``pattern``: the files directly in ``directory`` (the paper tables;
     ``recipes/`` is left out). ``pattern``: a glob on the path relative to
     ``directory`` or on the file name (``"dcase2022_*"``, ``"recipes/*"``),
     searched recursively. Sorted by ``order`` then name.
     """
-    root = Path(directory) if directory is not None else EXPERIMENTS_DIR
+    root = Path(directory) if directory is not None else CONFIGS_DIR
     if dataset is not None:
         _check_year(dataset, "--dataset")
     if not root.is_dir():

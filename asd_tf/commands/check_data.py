@@ -13,7 +13,7 @@ import json
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .check import check_dataset, format_report
+    from ..data.check import check_dataset, format_report
 
     report = check_dataset(args.directory, ground_truth_dir=args.ground_truth, dataset=args.dataset,
                            progress=not args.json)
@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``check-data`` sub-command."""
-    from .records import DATASETS
+    from ..data.records import DATASETS
 
     p = subparsers.add_parser(
         "check-data",

@@ -1,5 +1,9 @@
 """The run directory: where a training run keeps its files, and how to load them back.
 
+``training`` writes a run through this module (file names, the lock, atomic saves),
+``evaluation``, ``explain`` and the comparison runner read it (:class:`Run`,
+:class:`Member`, :func:`evaluation_dir`); none of them needs another's internals.
+
 Layout of ``RUN_DIR`` (one model)::
 
     config.yaml            resolved TrainConfig
@@ -11,9 +15,13 @@ Layout of ``RUN_DIR`` (one model)::
     logs/training.csv      per-epoch loss, scale, intra/inter-class compactness
     logs/tensorboard/
     train_summary.json
+    scope.json             (machine, section) of an individual model (members/ only)
     skipped_clips.json     clips left out by --skip-bad, with their problem (only with --skip-bad)
     .lock                  held (fcntl) by the one process training into the directory
     .complete              written last: training finished
+    embeddings/            cached embeddings (asd_tf.scoring.embeddings)
+    submission/, results.json, results.md    the default (k-means) evaluation
+    evaluation/<name>/     every other evaluation (:func:`evaluation_dir`)
 
 With ``labels: individual`` every machine x section gets its own model in
 ``members/<machine>_section_<XX>/`` with the same files. With ``members: N`` (an ensemble,
@@ -30,12 +38,13 @@ import contextlib
 import json
 import os
 import socket
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ..errors import RunError
+from .errors import ConfigError, RunError
 
 MODEL_FILE = "model.keras"
 HEAD_FILE = "head.keras"
@@ -43,6 +52,10 @@ CONFIG_FILE = "config.yaml"
 LABELS_FILE = "label_set.json"
 COMPLETE_FILE = ".complete"
 LOCK_FILE = ".lock"
+SUMMARY_FILE = "train_summary.json"
+SCOPE_FILE = "scope.json"
+SKIPPED_FILE = "skipped_clips.json"
+EVALUATION_DIR = "evaluation"
 MEMBERS_DIR = "members"
 ENSEMBLE_DIR = "members_ensemble"  # further members of an ensemble (members: N), not the individual models
 WORKERS_DIR = ".workers"
@@ -55,7 +68,50 @@ def ensemble_member_dir(run_dir: str | Path, index: int) -> Path:
 
 
 def member_dirname(machine: str, section: str) -> str:
+    """Folder name of the individual model of ``machine`` x ``section`` under ``members/``."""
     return f"{machine}_section_{section}"
+
+
+def mark_complete(directory: Path) -> None:
+    """Write ``directory/.complete`` (the time, ISO format): the last file a finished training writes."""
+    from .io_utils import atomic_write_text
+
+    atomic_write_text(directory / COMPLETE_FILE, time.strftime("%Y-%m-%dT%H:%M:%S") + "\n")
+
+
+def save_keras_atomic(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename: never a half-written model."""
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def evaluation_dir(
+    run_dir: Path,
+    backend: str | Sequence[str],
+    ensemble: bool,
+    combine: str = "sum",
+    options: dict[str, Any] | None = None,
+) -> Path:
+    """Output folder of an evaluation: the run itself for plain k-means, else ``evaluation/<name>/``.
+
+    ``<name>`` = the backend names joined by ``+``, then ``_ensemble`` when
+    several runs are combined, ``_zscore`` for per-section standardised members,
+    and ``@key=value,...`` (sorted) for non-default backend options.
+    """
+    backends = [backend] if isinstance(backend, str) else list(backend)
+    if backends == ["kmeans"] and not ensemble and combine == "sum" and not options:
+        return run_dir
+    name = "+".join(backends) + ("_ensemble" if ensemble else "") + ("_zscore" if combine == "zscore" else "")
+    if options:
+        name += "@" + ",".join(f"{k}={_option_text(v)}" for k, v in sorted(options.items()))
+    return run_dir / EVALUATION_DIR / name
+
+
+def _option_text(value: Any) -> str:
+    """A file-name-safe rendering of an option value (``/`` and spaces replaced)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text.replace("/", "_").replace(" ", "")
 
 
 @contextlib.contextmanager
@@ -120,15 +176,13 @@ class Member:
         return self.directory / MODEL_FILE
 
     def load_model(self):
-        from .. import features, models  # noqa: F401  (register custom layers)
-
-        _register_all()
+        register_layers()
         if not self.model_path.exists():
             raise RunError(f"{self.model_path}: no trained model here; is training finished?")
         return _load_keras_file(self.model_path, "model")
 
     def load_head(self):
-        _register_all()
+        register_layers()
         path = self.directory / HEAD_FILE
         if not path.exists():
             raise RunError(f"{path}: the run has no saved loss head")
@@ -142,30 +196,28 @@ class Member:
         return json.loads(path.read_text())["names"]
 
     def label_set(self):
-        from ..data.labels import LabelSet
+        from .data.labels import LabelSet
 
         return LabelSet.from_json(json.loads((self.directory / LABELS_FILE).read_text()))
 
 
-def _register_all() -> None:
-    """Import every module that registers serialisable layers."""
+def register_layers() -> None:
+    """Import every module that registers serialisable layers a run's ``.keras`` files may hold.
+
+    The registries know them all: each backbone's builder module (which imports its
+    feature and block layers), each loss class, and the loss-head wrapper
+    (:class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
+    """
     import importlib
 
-    for name in (
-        "asd_tf.features.stft", "asd_tf.features.spectrum", "asd_tf.features.normalization",
-        "asd_tf.features.logmel", "asd_tf.models.reference", "asd_tf.models.blocks",
-        "asd_tf.models.mobilefacenet", "asd_tf.models.stgram", "asd_tf.models.lowcomplexity",
-        "asd_tf.models.fgaspecnet", "asd_tf.losses.registry", "asd_tf.training.head",
-    ):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-    # The loss registry imports its layer classes lazily; head.keras needs them registered.
-    from ..losses.registry import LOSSES, loss_class
+    from .losses.registry import LOSSES, loss_class
+    from .models.registry import BACKBONES
 
+    for target in BACKBONES.values():
+        importlib.import_module(target.split(":")[0])
     for loss_name in LOSSES:
         loss_class(loss_name)
+    importlib.import_module("asd_tf.losses.head")
 
 
 @dataclass
@@ -183,7 +235,7 @@ class Run:
 
     @property
     def config(self):
-        from .config import TrainConfig
+        from .training.config import TrainConfig  # the settings schema that config.yaml holds
 
         return TrainConfig.load(self.directory / CONFIG_FILE)
 
@@ -196,7 +248,7 @@ class Run:
         if members_dir.is_dir():
             out = []
             for sub in sorted(p for p in members_dir.iterdir() if p.is_dir()):
-                info_path = sub / "scope.json"
+                info_path = sub / SCOPE_FILE
                 if not info_path.exists():
                     continue
                 info = json.loads(info_path.read_text())
@@ -213,5 +265,71 @@ class Run:
         raise RunError(f"{self.directory}: no model covers {machine} section {section}")
 
     def summary(self) -> dict[str, Any]:
-        path = self.directory / "train_summary.json"
+        path = self.directory / SUMMARY_FILE
         return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ---------------------------------------------------------------------------
+# What scores a run: the systems a run may hold (``system`` in config.yaml) and
+# the scoring names of each, read by training (to check --backend before
+# training), evaluation and the comparison runner.
+
+SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
+
+#: Scoring names of the baseline systems (the first is the default).
+SYSTEM_BACKENDS: dict[str, tuple[str, ...]] = {
+    "dcase_ae": ("ae_mse", "ae_mahala"),
+    "logmel_knn": ("logmel_knn",),
+}
+
+
+def system_backends(system: str) -> tuple[str, ...]:
+    """Scoring names valid for runs of ``system`` (``embedding``: every scoring backend)."""
+    if system not in SYSTEMS:
+        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
+    if system == "embedding":
+        from .scoring.backends import BACKENDS
+
+        return tuple(sorted(BACKENDS))
+    return SYSTEM_BACKENDS[system]
+
+
+def default_backend(system: str) -> str:
+    """The backend ``asd-tf evaluate`` uses for a run of ``system`` without ``--backend``."""
+    return "kmeans" if system == "embedding" else system_backends(system)[0]
+
+
+def check_backends(system: str, backends: Sequence[str], where: str = "--backend") -> None:
+    """ConfigError naming the valid choices when a backend does not score runs of ``system``."""
+    valid = system_backends(system)
+    unknown = [b for b in backends if b not in valid]
+    if unknown:
+        raise ConfigError(f"{where}: {unknown} do not score {system!r} runs; choose from {list(valid)}")
+
+
+#: Model and feature options of a ``dcase_ae`` run (``backbone_options`` overrides them).
+AE_OPTIONS: dict[str, Any] = {
+    "frames": 5,
+    "n_mels": 128,
+    "hidden_units": 128,
+    "hidden_layers": 4,
+    "bottleneck": 8,
+    "validation_split": 0.1,
+}
+
+
+def ae_options(cfg) -> dict[str, Any]:
+    """The autoencoder's options: :data:`AE_OPTIONS` updated with ``cfg.backbone_options``."""
+    if cfg.backbone != "dcase_ae":
+        raise ConfigError(f"system dcase_ae has its own model; backbone must be 'dcase_ae', not {cfg.backbone!r}")
+    unknown = sorted(set(cfg.backbone_options) - set(AE_OPTIONS))
+    if unknown:
+        raise ConfigError(f"dcase_ae: unknown model options {unknown}; known: {sorted(AE_OPTIONS)}")
+    options = {**AE_OPTIONS, **cfg.backbone_options}
+    for key in ("frames", "n_mels", "hidden_units", "hidden_layers", "bottleneck"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"dcase_ae: {key} must be a positive integer, got {value!r}")
+    if not 0.0 <= float(options["validation_split"]) < 1.0:
+        raise ConfigError(f"dcase_ae: validation_split must lie in [0, 1), got {options['validation_split']!r}")
+    return options

@@ -15,25 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence, TextIO
-
-HEADER = ("dataset", "machine", "section", "domain", "split", "label", "clips")
-
-
-def format_table(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADER) -> str:
-    """Plain-text table with left-aligned text columns and right-aligned numbers."""
-    cells = [[str(h) for h in header]] + [[str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    numeric = [all(isinstance(row[i], int) for row in rows) and rows != [] for i in range(len(header))]
-    lines = []
-    for r in cells:
-        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
-
+from typing import TextIO
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from .index import count_table, scan_dataset, supplemental_summary
+    from ..data.index import count_table, format_table, scan_dataset, supplemental_summary
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -41,7 +26,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         args.directory, ground_truth_dir=args.ground_truth, skip_bad=args.skip_bad, dataset=args.dataset
     )
     # A zero-byte, text or truncated ".wav" is not a clip: checked like train and evaluate do.
-    from .audit import check_clips
+    from ..data.audit import check_clips
 
     clips, bad = check_clips(index.clips, None, skip_bad=args.skip_bad, progress=not args.json, what="clips")
     skipped = list(index.skipped) + [(b.path, b.problem) for b in bad]
@@ -65,7 +50,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``index`` sub-command."""
-    from .records import DATASETS
+    from ..data.records import DATASETS
 
     p = subparsers.add_parser(
         "index",
