@@ -127,13 +127,13 @@ class AdaptiveScaleMixin:
         The trainer calls this after every epoch; without mixup sub-cluster AdaCos'
         scale grows exponentially (paper remark) and is held at ``max_scale``.
         """
-        count = int(ops.convert_to_tensor(self.scale_guard_count))
+        count = int(self.scale_guard_count.numpy())  # KerasVariable.numpy: also for a MirroredVariable
         if count and not getattr(self, "_guard_warned", False):
             self._guard_warned = True
             warnings.warn(
                 f"asd_tf.losses: the adaptive scale of '{self.name}' was guarded {count} time(s): a proposed "
                 f"value was non-finite, non-positive or above max_scale={self.max_scale}; the previous or "
-                f"clipped value was kept (now {float(ops.convert_to_tensor(self._scale)):.3f}). Without mixup "
+                f"clipped value was kept (now {float(self._scale.numpy()):.3f}). Without mixup "
                 "the sub-cluster AdaCos scale grows without bound.",
                 RuntimeWarning,
                 stacklevel=2,
