@@ -55,6 +55,7 @@ def test_embeddings_match_across_backends(tmp_path, make_wav):
         import keras
         from asd_tf.data.audio import AudioConfig
         from asd_tf.data.records import ClipRecord
+        import asd_tf.scoring  # the whole package imports without TensorFlow
         from asd_tf.scoring.embeddings import extract_embeddings
         d = np.load(IN)
         clips = [ClipRecord(str(p), "dcase2022", "fan", "00", "source", "train", "normal") for p in d["paths"]]

@@ -70,7 +70,8 @@ def seed_source(rng: Any) -> keras.random.SeedGenerator:
     if hasattr(rng, "make_seeds"):
         return _GeneratorSeeds(rng)
     raise ConfigError(
-        f"mixup: rng must be a keras.random.SeedGenerator, an int seed or a tf.random.Generator, got {type(rng).__name__}"
+        "mixup: rng must be a keras.random.SeedGenerator, an int seed or a tf.random.Generator, "
+        f"got {type(rng).__name__}"
     )
 
 
