@@ -177,6 +177,16 @@ emm = build_loss("emm", N, D, sigma=0.05)
 lam = np.full(4000, 0.25, np.float32)
 m1, m2 = emm.pair_margins(lam, training=True)
 out["emm/m1"], out["emm/m2"] = to_np(m1), to_np(m2)
+# mixup on JAX, drawn from a keras.random.SeedGenerator
+from asd_tf.losses.mixup import MixupConfig, mixup_batch
+seeds = keras.random.SeedGenerator(5)
+x = np.broadcast_to(np.arange(16, dtype=np.float32)[:, None], (16, 3))
+mixed = mixup_batch(x, np.arange(16) % 5, MixupConfig(), seeds)
+out["mix/x"], out["mix/y2"], out["mix/lam"] = to_np(mixed[0]), to_np(mixed[2]), to_np(mixed[3])
+out["mix/lam_u"] = to_np(mixup_batch(np.zeros((4000, 1), np.float32), np.zeros(4000), MixupConfig(), seeds)[3])
+out["mix/lam_b"] = to_np(mixup_batch(np.zeros((4000, 1), np.float32), np.zeros(4000), MixupConfig(alpha=0.5), seeds)[3])
+never = mixup_batch(x, np.arange(16) % 5, MixupConfig(prob=0.0), seeds)
+out["mix/never_x"], out["mix/never_y2"] = to_np(never[0]), to_np(never[2])
 np.savez(OUT, **out)
 '''
     result = run_on_backend("jax", code, tmp_path_factory.mktemp("parity"), **arrays)
@@ -227,6 +237,26 @@ def test_random_margins_on_jax_follow_their_distribution(parity):
     for values, w in ((result["emm/m1"], 0.25), (result["emm/m2"], 0.75)):
         assert abs(values.mean() - w * 1.1) < 4 * w * 0.05 / np.sqrt(4000)
         assert abs(values.std() - w * 0.05) < 0.05 * w * 0.05
+
+
+def test_mixup_on_jax_pairs_and_distributions(parity):
+    _, result, _ = parity
+    x, y2, lam = result["mix/x"], result["mix/y2"], result["mix/lam"]
+    # rows were x[i] = i: x_mix = lam i + (1 - lam) j recovers the partner j, a permutation
+    i = np.arange(16)
+    ok = lam < 0.999
+    j = (x[ok, 0] - lam[ok] * i[ok]) / (1 - lam[ok])
+    partners = np.rint(j).astype(int)
+    np.testing.assert_allclose(j, partners, atol=1e-2)
+    assert len(set(partners)) == len(partners)
+    np.testing.assert_array_equal(y2[ok], partners % 5)
+    # U(0, 1): mean 1/2, var 1/12; Beta(0.5, 0.5): mean 1/2, var 1/8 (as tests/test_mixup.py on TF)
+    lam_u, lam_b = result["mix/lam_u"], result["mix/lam_b"]
+    assert abs(lam_u.mean() - 0.5) < 0.03 and abs(lam_u.var() - 1 / 12) < 0.01
+    assert abs(lam_b.mean() - 0.5) < 0.03 and abs(lam_b.var() - 1 / 8) < 0.01
+    assert np.mean(lam_b < 0.1) > 0.15
+    np.testing.assert_array_equal(result["mix/never_x"], np.broadcast_to(i[:, None], (16, 3)))
+    np.testing.assert_array_equal(result["mix/never_y2"], i % 5)
 
 
 SHARDED = '''
