@@ -1,9 +1,10 @@
-"""tf.distribute helpers: strategy selection and global-batch reductions.
+"""tf.distribute helpers: strategy selection and the TensorFlow global-batch reductions.
 
-Losses with batch statistics (AdaCos, sub-cluster AdaCos) must compute them
-over the *global* batch so that every replica holds the same adaptive scale.
-The reductions below work in replica context under any strategy, including the
-default (single-device) one, where they are the identity.
+Losses with batch statistics (AdaCos, sub-cluster AdaCos, AdaProj) must compute
+them over the *global* batch so that every replica holds the same adaptive
+scale. They call :mod:`asd_tf.collectives`, which on the TensorFlow backend
+uses the reductions below: they work in replica context under any strategy,
+including the default (single-device) one, where they are the identity.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from .adaptive_scale import DEFAULT_MAX_SCALE, AdaptiveScaleMixin, global_log_mean_sum_exp, global_median
-from .base import TARGET_ONE_TOL, AngularLossLayer, angles, soft_cross_entropy, sparse_cross_entropy
+from .base import TARGET_ONE_TOL, AngularLossLayer, Tensor, angles, soft_cross_entropy, sparse_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -34,7 +34,8 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
     The loss of step t uses ``s^(t)`` (the definition indexes the scale of the
     loss at step t by t, and its statistics use ``s^(t-1)``; the original AdaCos
     algorithm does the same). The scale is a constant for the gradient.
-    Statistics are over the global batch under ``tf.distribute``. Evaluation
+    Statistics are over the global batch (:mod:`asd_tf.collectives`: replica
+    reductions under ``tf.distribute``, the whole sharded array under JAX). Evaluation
     calls (``training=False``) use the stored scale and change nothing.
 
     Args:
@@ -71,50 +72,50 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
         self.built = True
 
     # -------------------------------------------------------------- internals
-    def _class_logits(self, scaled_cos: tf.Tensor) -> tf.Tensor:
+    def _class_logits(self, scaled_cos: Tensor) -> Tensor:
         """Per-class logits from per-centre logits (identity for one centre per class)."""
         return scaled_cos
 
-    def _target_angles(self, cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def _target_angles(self, cos: Tensor, targets: Tensor) -> Tensor:
         """Mixed target angle ``sum_j l_j(x) theta_{x,j}``: ``[B]``."""
-        return tf.reduce_sum(targets * angles(cos), axis=1)
+        return ops.sum(targets * angles(cos), axis=1)
 
-    def _log_numerator(self, scaled_cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def _log_numerator(self, scaled_cos: Tensor, targets: Tensor) -> Tensor:
         """``log B_avg`` of Eq. (8): non-target classes only."""
         return global_log_mean_sum_exp(scaled_cos, mask=targets < 1.0 - TARGET_ONE_TOL)
 
-    def proposed_scale(self, cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def proposed_scale(self, cos: Tensor, targets: Tensor) -> Tensor:
         """The unguarded next scale from this batch's statistics (Eq. 7 / Eq. 10)."""
-        s_prev = tf.stop_gradient(tf.convert_to_tensor(self._scale))
-        cos = tf.stop_gradient(cos)
+        s_prev = ops.stop_gradient(ops.convert_to_tensor(self._scale))
+        cos = ops.stop_gradient(cos)
         numerator = self._log_numerator(s_prev * cos, targets)
         theta_med = global_median(self._target_angles(cos, targets))
-        return numerator / tf.cos(tf.minimum(math.pi / 4.0, theta_med))
+        return numerator / ops.cos(ops.minimum(math.pi / 4.0, theta_med))
 
     # --------------------------------------------------------------- contract
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         return self.loss_from_targets(embeddings, self.targets(y1, y2, lam), training=training)
 
-    def loss_from_targets(self, embeddings, targets, training=False) -> tf.Tensor:
+    def loss_from_targets(self, embeddings, targets, training=False) -> Tensor:
         """Per-sample loss ``[B]`` for given soft targets ``[B, N]`` (rows summing to 1).
 
         What :meth:`call` computes after mixing the labels; also the entry point
         for targets that are not a mixup pair (FeatEx's 3N-class targets).
         """
         cos = self.cosines(embeddings)  # [B, N*M]
-        targets = tf.cast(targets, tf.float32)  # [B, N]
+        targets = ops.cast(targets, "float32")  # [B, N]
         if training and self.dynamic_scale:
             s = self._assign_guarded_scale(self.proposed_scale(cos, targets))
         else:
-            s = tf.convert_to_tensor(self._scale)
-        s = tf.stop_gradient(s)
+            s = ops.convert_to_tensor(self._scale)
+        s = ops.stop_gradient(s)
         return soft_cross_entropy(self._class_logits(s * cos), targets)
 
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         """``[B, N]`` class logits at the current scale; softmax = p(class|x)."""
-        return self._class_logits(tf.convert_to_tensor(self._scale) * self.cosines(embeddings))
+        return self._class_logits(ops.convert_to_tensor(self._scale) * self.cosines(embeddings))
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         """``-log p(y|x)`` at the current scale (no update)."""
         return sparse_cross_entropy(self.logits(embeddings), y)
 

@@ -2,8 +2,8 @@
 
 Written with ``keras.ops`` only, so that the layer math runs unchanged on any
 Keras backend. The adaptive-scale statistics over the global batch come from
-:mod:`.adaptive_scale`, shared with AdaCos and sub-cluster AdaCos (they use
-``tf.distribute`` replica reductions and are the one TensorFlow-specific part).
+:mod:`.adaptive_scale`, shared with AdaCos and sub-cluster AdaCos (global
+through :mod:`asd_tf.collectives` on every backend).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
       ``sum_c l_c(x) arccos(cos_c(x))``,
     * ``s^(t) = log(B_avg) / cos(min(pi/4, theta_med))``,
 
-    over the global batch under ``tf.distribute`` (every replica holds the same
+    over the global batch (:mod:`asd_tf.collectives`; every replica holds the same
     scale), guarded like the other adaptive scales (:mod:`.adaptive_scale`).
     (The author's code also adds ``exp(0)`` for each entry with target exactly 1
     to B_avg; DESIGN Sec. 8 and AdaCos Eq. 8 sum non-target classes only, as here.) The

@@ -1,8 +1,8 @@
 """Adaptive scale state shared by AdaCos and sub-cluster AdaCos.
 
 Holds the scale as a non-trainable weight, computes global-batch statistics
-(median, max, sum over all replicas through :mod:`asd_tf.distribute`) and
-applies the guarded update:
+(median, max, sum over all replicas through :mod:`asd_tf.collectives`, so on
+every Keras backend) and applies the guarded update:
 
 * the new scale is kept only if it is finite and positive; otherwise the
   previous value stays (e.g. ``log B_avg = -inf`` when there is no
@@ -14,9 +14,15 @@ applies the guarded update:
   already makes the posterior a hard argmax (a cosine gap of 0.02 gives a
   logit gap of 20, i.e. a factor e^-20), so larger values change nothing
   but push ``s*cos`` towards float32 overflow;
-* the first time the guard acts a message is printed once (``tf.print``
-  guarded by the counter weight ``scale_guard_count``, which also lets the
-  trainer check how often it acted).
+* every time the guard acts the counter weight ``scale_guard_count`` grows;
+  :meth:`AdaptiveScaleMixin.check_scale_guard` (called by the trainer after
+  each epoch) warns once from Python (no in-graph printing, which XLA and
+  ``jax.jit`` would not allow).
+
+Both weights are assigned inside ``call(training=True)``: on TensorFlow as
+variable assignments, on JAX through Keras' ``StatelessScope`` (a
+``stateless_call`` returns their new values with the other non-trainable
+variables).
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from __future__ import annotations
 import math
 import warnings
 
-import tensorflow as tf
+from keras import ops
 
-from .. import distribute
+from .. import collectives
+from .base import Tensor
 
 DEFAULT_MAX_SCALE = 1000.0
 
@@ -43,47 +50,43 @@ def initial_scale(num_centres: int) -> float:
     return math.sqrt(2.0) * math.log(num_centres - 1)
 
 
-def median(values: tf.Tensor) -> tf.Tensor:
+def median(values: Tensor) -> Tensor:
     """Median of a 1-D tensor, as ``np.median`` (mean of the two middles if even)."""
-    v = tf.sort(tf.reshape(values, [-1]))
-    n = tf.shape(v)[0]
-    hi = tf.gather(v, n // 2)
-    lo = tf.gather(v, (n - 1) // 2)
+    v = ops.sort(ops.reshape(values, (-1,)))
+    n = ops.shape(v)[0]
+    hi = ops.take(v, n // 2)
+    lo = ops.take(v, (n - 1) // 2)
     return 0.5 * (lo + hi)
 
 
-def global_median(per_sample: tf.Tensor) -> tf.Tensor:
+def global_median(per_sample: Tensor) -> Tensor:
     """Median over the global batch (all replicas)."""
-    return median(distribute.global_concat(per_sample))
+    return median(collectives.global_concat(per_sample))
 
 
-def global_max(x: tf.Tensor) -> tf.Tensor:
-    """Maximum of a scalar over all replicas.
-
-    Gathers the per-replica values instead of ``distribute.global_max``:
-    ``tf.distribute.ReduceOp`` has no MAX in TF 2.21 (only SUM and MEAN).
-    """
-    return tf.reduce_max(distribute.global_concat(tf.reshape(x, [1])))
+def global_max(x: Tensor) -> Tensor:
+    """Maximum of a scalar over all replicas."""
+    return collectives.global_max(x)
 
 
-def global_batch_size(per_sample: tf.Tensor) -> tf.Tensor:
+def global_batch_size(per_sample: Tensor) -> Tensor:
     """Number of samples in the global batch, as float32."""
-    return distribute.global_sum(tf.cast(tf.shape(per_sample)[0], tf.float32))
+    return collectives.global_sum(ops.cast(ops.shape(per_sample)[0], "float32"))
 
 
-def global_log_mean_sum_exp(values: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+def global_log_mean_sum_exp(values: Tensor, mask: Tensor | None = None) -> Tensor:
     """``log( (1/B) sum_x sum_j exp(values[x, j]) )`` over the global batch, stably.
 
     ``mask`` (bool, same shape) selects the summed entries; ``-inf`` if none is.
     Computed as ``f + log(sum exp(values - f)) - log B`` with ``f`` the global max.
     """
     if mask is not None:
-        values = tf.where(mask, values, tf.fill(tf.shape(values), -math.inf))
-    f = global_max(tf.reduce_max(values))
+        values = ops.where(mask, values, -math.inf)
+    f = global_max(ops.max(values))
     # if nothing is selected f = -inf; keep the subtraction finite and let log(0) = -inf
-    f_safe = tf.where(tf.math.is_finite(f), f, tf.zeros_like(f))
-    total = distribute.global_sum(tf.reduce_sum(tf.exp(values - f_safe)))
-    return f_safe + tf.math.log(total) - tf.math.log(global_batch_size(values))
+    f_safe = ops.where(ops.isfinite(f), f, ops.zeros_like(f))
+    total = collectives.global_sum(ops.sum(ops.exp(values - f_safe)))
+    return f_safe + ops.log(total) - ops.log(global_batch_size(values))
 
 
 class AdaptiveScaleMixin:
@@ -124,36 +127,36 @@ class AdaptiveScaleMixin:
         The trainer calls this after every epoch; without mixup sub-cluster AdaCos'
         scale grows exponentially (paper remark) and is held at ``max_scale``.
         """
-        count = int(tf.convert_to_tensor(self.scale_guard_count))
+        count = int(self.scale_guard_count.numpy())  # KerasVariable.numpy: also for a MirroredVariable
         if count and not getattr(self, "_guard_warned", False):
             self._guard_warned = True
             warnings.warn(
                 f"asd_tf.losses: the adaptive scale of '{self.name}' was guarded {count} time(s): a proposed "
                 f"value was non-finite, non-positive or above max_scale={self.max_scale}; the previous or "
-                f"clipped value was kept (now {float(tf.convert_to_tensor(self._scale)):.3f}). Without mixup "
+                f"clipped value was kept (now {float(self._scale.numpy()):.3f}). Without mixup "
                 "the sub-cluster AdaCos scale grows without bound.",
                 RuntimeWarning,
                 stacklevel=2,
             )
         return count > 0
 
-    def _assign_guarded_scale(self, proposed: tf.Tensor) -> tf.Tensor:
+    def _assign_guarded_scale(self, proposed: Tensor) -> Tensor:
         """Assign ``proposed`` if finite and > 0 (clipped to ``max_scale``); return the new scale."""
-        previous = tf.convert_to_tensor(self._scale)
-        valid = tf.logical_and(tf.math.is_finite(proposed), proposed > 0.0)
-        clipped = tf.logical_and(valid, proposed > self.max_scale)
-        new = tf.where(valid, tf.minimum(proposed, self.max_scale), previous)
-        triggered = tf.logical_or(tf.logical_not(valid), clipped)
+        previous = ops.convert_to_tensor(self._scale)
+        valid = ops.logical_and(ops.isfinite(proposed), proposed > 0.0)
+        clipped = ops.logical_and(valid, proposed > self.max_scale)
+        new = ops.where(valid, ops.minimum(proposed, self.max_scale), previous)
+        triggered = ops.logical_or(ops.logical_not(valid), clipped)
         # No in-graph printing (it would break XLA): check_scale_guard() warns from Python.
-        self.scale_guard_count.assign_add(tf.cast(triggered, tf.int32))
+        self.scale_guard_count.assign_add(ops.cast(triggered, "int32"))
         self._scale.assign(new)
-        return tf.identity(new)
+        return new
 
 
 def keras_constant(value: float):
     """Initialiser returning a scalar ``value``."""
 
     def init(shape, dtype=None):
-        return tf.fill(shape, tf.constant(value, dtype=dtype or "float32"))
+        return ops.full(shape, value, dtype=dtype or "float32")
 
     return init

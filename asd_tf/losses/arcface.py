@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
-from .base import AngularLossLayer, margin_cosine, soft_cross_entropy, sparse_cross_entropy
+from .base import AngularLossLayer, Tensor, margin_cosine, soft_cross_entropy, sparse_cross_entropy
 
 
-def onehot_margins(y: tf.Tensor, margin: tf.Tensor, num_classes: int) -> tf.Tensor:
+def onehot_margins(y: Tensor, margin: Tensor, num_classes: int) -> Tensor:
     """``[B, N]`` margin matrix with ``margin[b]`` at ``y[b]`` and 0 elsewhere."""
-    onehot = tf.one_hot(tf.cast(y, tf.int32), num_classes, dtype=tf.float32)
-    return onehot * tf.reshape(tf.cast(margin, tf.float32), [-1, 1])
+    onehot = ops.one_hot(ops.cast(y, "int32"), num_classes, dtype="float32")
+    return onehot * ops.reshape(ops.cast(margin, "float32"), (-1, 1))
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -63,23 +63,23 @@ class ArcFaceLoss(AngularLossLayer):
     def scale(self) -> float:
         return self.s
 
-    def margin_logits(self, cos: tf.Tensor, margins: tf.Tensor) -> tf.Tensor:
+    def margin_logits(self, cos: Tensor, margins: Tensor) -> Tensor:
         """``s cos(theta + margins)`` elementwise (``margins`` ``[B, N]``, 0 = no margin)."""
         return self.s * margin_cosine(cos, margins)
 
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         return self.s * self.cosines(embeddings)
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         cos = self.cosines(embeddings)
-        margins = onehot_margins(y, self.constant_margins(tf.shape(y)[0]), self.num_classes)
+        margins = onehot_margins(y, self.constant_margins(ops.shape(y)[0]), self.num_classes)
         return sparse_cross_entropy(self.margin_logits(cos, margins), y)
 
-    def constant_margins(self, batch_size) -> tf.Tensor:
+    def constant_margins(self, batch_size) -> Tensor:
         """The mean margin ``m`` for every sample: ``[B]``."""
-        return tf.fill([batch_size], tf.constant(self.m, tf.float32))
+        return ops.full((batch_size,), self.m, dtype="float32")
 
-    def sample_margins(self, batch_size) -> tf.Tensor:
+    def sample_margins(self, batch_size) -> Tensor:
         """Per-sample margins ``[B]`` (constant ``m`` for ArcFace)."""
         return self.constant_margins(batch_size)
 
@@ -94,10 +94,10 @@ class ArcFaceLoss(AngularLossLayer):
         cos = self.cosines(embeddings)  # [B, N]
         targets = self.targets(y1, y2, lam)  # [B, N]
         if training:
-            margin = self.sample_margins(tf.shape(cos)[0])
+            margin = self.sample_margins(ops.shape(cos)[0])
         else:
-            margin = self.constant_margins(tf.shape(cos)[0])
-        margin = tf.broadcast_to(tf.reshape(margin, [-1, 1]), tf.shape(cos))
+            margin = self.constant_margins(ops.shape(cos)[0])
+        margin = ops.reshape(margin, (-1, 1)) + ops.zeros_like(cos)  # [B, N]
         logits = self.s * ((1.0 - targets) * cos + targets * margin_cosine(cos, margin))
         return soft_cross_entropy(logits, targets)
 
@@ -134,9 +134,9 @@ class ElasticFaceLoss(ArcFaceLoss):
         super().__init__(num_classes, embedding_dim, s, m, label_mix, seed, trainable_centres, **kwargs)
         self._init_margin_noise(sigma)
 
-    def sample_margins(self, batch_size) -> tf.Tensor:
+    def sample_margins(self, batch_size) -> Tensor:
         """``[B]`` margins drawn from ``N(m, sigma^2)``."""
-        return keras.random.normal([batch_size], mean=self.m, stddev=self.sigma, seed=self.seed_generator)
+        return keras.random.normal((batch_size,), mean=self.m, stddev=self.sigma, seed=self.seed_generator)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from .arcface import ArcFaceLoss, onehot_margins
 from .base import pair_cross_entropy, pair_inputs, sparse_cross_entropy
@@ -24,7 +24,7 @@ class ArcMixLoss(ArcFaceLoss):
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         y1, y2, lam = pair_inputs(y1, y2, lam)
         cos = self.cosines(embeddings)  # [B, N]
-        m = self.constant_margins(tf.shape(y1)[0])
+        m = self.constant_margins(ops.shape(y1)[0])
         loss1 = sparse_cross_entropy(self.margin_logits(cos, onehot_margins(y1, m, self.num_classes)), y1)
         loss2 = sparse_cross_entropy(self.margin_logits(cos, onehot_margins(y2, m, self.num_classes)), y2)
         return lam * loss1 + (1.0 - lam) * loss2
@@ -47,6 +47,6 @@ class NoisyArcMixLoss(ArcFaceLoss):
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         y1, y2, lam = pair_inputs(y1, y2, lam)
         cos = self.cosines(embeddings)
-        m = self.constant_margins(tf.shape(y1)[0])
+        m = self.constant_margins(ops.shape(y1)[0])
         logits = self.margin_logits(cos, onehot_margins(y1, m, self.num_classes))
         return pair_cross_entropy(logits, y1, y2, lam)

@@ -24,9 +24,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
+
+#: A tensor of the current Keras backend (tf.Tensor, jax.Array, torch.Tensor).
+Tensor = Any
 
 LABEL_MIX_MODES = ("linear", "max")
 
@@ -53,17 +56,22 @@ def random_unit_centres(num_centres: int, dim: int, seed: int) -> np.ndarray:
     return centres.astype(np.float32)
 
 
-def l2_normalize(x: tf.Tensor) -> tf.Tensor:
-    """Unit-norm rows (the paper normalises embeddings and centres)."""
-    return tf.math.l2_normalize(x, axis=-1, epsilon=1e-12)
+def l2_normalize(x: Tensor) -> Tensor:
+    """Unit-norm rows (the paper normalises embeddings and centres).
+
+    ``x * rsqrt(max(sum x^2, 1e-12))``, the formula of ``tf.math.l2_normalize``
+    (same numbers on TensorFlow; the floor keeps an all-zero row finite).
+    """
+    sq = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(sq, 1e-12))
 
 
-def angles(cos: tf.Tensor) -> tf.Tensor:
+def angles(cos: Tensor) -> Tensor:
     """``theta = arccos(cos)`` with the cosine clipped for finite gradients."""
-    return tf.acos(tf.clip_by_value(cos, -1.0 + _ACOS_EPS, 1.0 - _ACOS_EPS))
+    return ops.arccos(ops.clip(cos, -1.0 + _ACOS_EPS, 1.0 - _ACOS_EPS))
 
 
-def margin_cosine(cos: tf.Tensor, margin: tf.Tensor) -> tf.Tensor:
+def margin_cosine(cos: Tensor, margin: Tensor) -> Tensor:
     """Additive angular margin ``cos(theta + m)`` (ArcFace, Eq. 5 of Wilkinghoff & Kurth).
 
     ``theta + m`` beyond ``pi`` would make ``cos(theta + m)`` increase again, so
@@ -73,63 +81,65 @@ def margin_cosine(cos: tf.Tensor, margin: tf.Tensor) -> tf.Tensor:
     Entries with ``margin == 0`` return ``cos`` unchanged (bit-exact).
     """
     theta = angles(cos)
-    with_margin = tf.where(
+    with_margin = ops.where(
         theta + margin <= math.pi,
-        tf.cos(theta + margin),
-        cos - (1.0 - tf.cos(margin)),
+        ops.cos(theta + margin),
+        cos - (1.0 - ops.cos(margin)),
     )
-    return tf.where(tf.equal(margin, 0.0), cos, with_margin)
+    return ops.where(ops.equal(margin, 0.0), cos, with_margin)
 
 
 def mixed_targets(
-    y1: tf.Tensor,
-    y2: tf.Tensor | None,
-    lam: tf.Tensor | None,
+    y1: Tensor,
+    y2: Tensor | None,
+    lam: Tensor | None,
     num_classes: int,
     label_mix: str = "linear",
-) -> tf.Tensor:
+) -> Tensor:
     """Soft targets ``[B, N]`` of a mixed-up batch.
 
     ``linear``: ``lam*onehot(y1) + (1-lam)*onehot(y2)`` (mixup, Zhang et al.).
     ``max``: ``max(lam*onehot(y1), (1-lam)*onehot(y2))`` elementwise (the
     reference system's public code). ``y2 is None``: one-hot of ``y1``.
     """
-    t1 = tf.one_hot(tf.cast(y1, tf.int32), num_classes, dtype=tf.float32)
+    t1 = ops.one_hot(ops.cast(y1, "int32"), num_classes, dtype="float32")
     if y2 is None:
         return t1
     if lam is None:
         raise ConfigError("mixed targets: y2 given without lam")
-    t2 = tf.one_hot(tf.cast(y2, tf.int32), num_classes, dtype=tf.float32)
-    lam = tf.reshape(tf.cast(lam, tf.float32), [-1, 1])
+    t2 = ops.one_hot(ops.cast(y2, "int32"), num_classes, dtype="float32")
+    lam = ops.reshape(ops.cast(lam, "float32"), (-1, 1))
     if label_mix == "linear":
         return lam * t1 + (1.0 - lam) * t2
-    return tf.maximum(lam * t1, (1.0 - lam) * t2)
+    return ops.maximum(lam * t1, (1.0 - lam) * t2)
 
 
-def pair_inputs(
-    y1: tf.Tensor, y2: tf.Tensor | None, lam: tf.Tensor | None
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def pair_inputs(y1: Tensor, y2: Tensor | None, lam: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """``(y1, y2, lam)`` as tensors; no mixup means ``y2 = y1`` and ``lam = 1``."""
-    y1 = tf.cast(y1, tf.int32)
+    y1 = ops.cast(y1, "int32")
     if y2 is None:
-        return y1, y1, tf.ones(tf.shape(y1), tf.float32)
+        return y1, y1, ops.ones_like(y1, dtype="float32")
     if lam is None:
         raise ConfigError("mixup pair: y2 given without lam")
-    return y1, tf.cast(y2, tf.int32), tf.cast(lam, tf.float32)
+    return y1, ops.cast(y2, "int32"), ops.cast(lam, "float32")
 
 
-def soft_cross_entropy(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """``-sum_j t_j log softmax(logits)_j`` per sample: ``[B, N] -> [B]``."""
-    return -tf.reduce_sum(targets * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    return -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
 
 
-def sparse_cross_entropy(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+def gather_rows(values: Tensor, y: Tensor) -> Tensor:
+    """``values[b, y[b]]`` per row: ``[B, N], [B] -> [B]``."""
+    return ops.take_along_axis(values, ops.reshape(ops.cast(y, "int32"), (-1, 1)), axis=1)[:, 0]
+
+
+def sparse_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     """``-log softmax(logits)_y`` per sample: ``[B, N], [B] -> [B]``."""
-    log_p = tf.nn.log_softmax(logits, axis=-1)
-    return -tf.gather(log_p, tf.cast(y, tf.int32), axis=1, batch_dims=1)
+    return -gather_rows(ops.log_softmax(logits, axis=-1), y)
 
 
-def pair_cross_entropy(logits: tf.Tensor, y1: tf.Tensor, y2: tf.Tensor, lam: tf.Tensor) -> tf.Tensor:
+def pair_cross_entropy(logits: Tensor, y1: Tensor, y2: Tensor, lam: Tensor) -> Tensor:
     """``lam CE(logits, y1) + (1 - lam) CE(logits, y2)`` per sample: the mixup loss on one logit matrix."""
     return lam * sparse_cross_entropy(logits, y1) + (1.0 - lam) * sparse_cross_entropy(logits, y2)
 
@@ -186,7 +196,7 @@ class AngularLossLayer(keras.layers.Layer):
         values = random_unit_centres(num_centres, self.embedding_dim, seed)
 
         def init(shape, dtype=None):  # a callable initialiser: no config needed
-            return tf.constant(values, dtype=dtype or "float32")
+            return ops.convert_to_tensor(values, dtype=dtype or "float32")
 
         return self.add_weight(
             shape=(num_centres, self.embedding_dim),
@@ -196,34 +206,34 @@ class AngularLossLayer(keras.layers.Layer):
             name=name,
         )
 
-    def targets(self, y1, y2=None, lam=None) -> tf.Tensor:
+    def targets(self, y1, y2=None, lam=None) -> Tensor:
         """Soft targets ``[B, N]`` for this layer's ``label_mix``."""
         return mixed_targets(y1, y2, lam, self.num_classes, self.label_mix)
 
-    def centre_matrix(self) -> tf.Tensor:
+    def centre_matrix(self) -> Tensor:
         """Unit centres ``[N*M, D]``, class-major (centre j belongs to class j // M).
 
         Uses the weight ``self.centres``; trainable centres are re-normalised
         at every use, fixed ones are unit vectors already.
         """
-        centres = tf.convert_to_tensor(self.centres)
+        centres = ops.convert_to_tensor(self.centres)
         if self.trainable_centres:
             return l2_normalize(centres)
         return centres
 
-    def cosines(self, embeddings) -> tf.Tensor:
+    def cosines(self, embeddings) -> Tensor:
         """``cos(z, c)`` for every centre: ``[B, D] -> [B, N*M]``."""
-        z = l2_normalize(tf.cast(embeddings, tf.float32))
-        return tf.matmul(z, self.centre_matrix(), transpose_b=True)
+        z = l2_normalize(ops.cast(embeddings, "float32"))
+        return ops.matmul(z, ops.transpose(self.centre_matrix()))
 
     # --------------------------------------------------------------- contract
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         raise NotImplementedError
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         raise NotImplementedError
 
-    def compactness(self, embeddings, y) -> tuple[tf.Tensor, tf.Tensor]:
+    def compactness(self, embeddings, y) -> tuple[Tensor, Tensor]:
         """Intra-/inter-class compactness per sample (Def. 1; paper Figs. 2-3).
 
         ``intra = min_{c in C_y} ||z - c||^2`` (the nearest own centre, i.e. the
@@ -235,13 +245,13 @@ class AngularLossLayer(keras.layers.Layer):
         """
         m = self.centres_per_class
         dist = 2.0 - 2.0 * self.cosines(embeddings)  # [B, N*M]
-        dist = tf.reshape(dist, [-1, self.num_classes, m])  # [B, N, M]
-        own = tf.one_hot(tf.cast(y, tf.int32), self.num_classes, dtype=tf.float32)  # [B, N]
-        intra = tf.reduce_sum(own * tf.reduce_min(dist, axis=2), axis=1)
+        dist = ops.reshape(dist, (-1, self.num_classes, m))  # [B, N, M]
+        own = ops.one_hot(ops.cast(y, "int32"), self.num_classes, dtype="float32")  # [B, N]
+        intra = ops.sum(own * ops.min(dist, axis=2), axis=1)
         if self.num_classes == 1:
-            return intra, tf.zeros_like(intra)
-        per_class_sum = tf.reduce_sum(dist, axis=2)  # [B, N]
-        inter = tf.reduce_sum((1.0 - own) * per_class_sum, axis=1) / float((self.num_classes - 1) * m)
+            return intra, ops.zeros_like(intra)
+        per_class_sum = ops.sum(dist, axis=2)  # [B, N]
+        inter = ops.sum((1.0 - own) * per_class_sum, axis=1) / float((self.num_classes - 1) * m)
         return intra, inter
 
     @property

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from .base import AngularLossLayer
+from .base import AngularLossLayer, Tensor
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -40,15 +40,15 @@ class CompactnessLoss(AngularLossLayer):
         self.centres = self._add_centres(self.num_classes, "centres", self.seed, self.trainable_centres)
         self.built = True
 
-    def distances(self, embeddings) -> tf.Tensor:
+    def distances(self, embeddings) -> Tensor:
         """``||z - c_j||^2`` for every class: ``[B, N]`` (Lemma 5: ``2 - 2 cos``)."""
         return 2.0 - 2.0 * self.cosines(embeddings)
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
-        return tf.reduce_sum(self.targets(y1, y2, lam) * self.distances(embeddings), axis=1)
+        return ops.sum(self.targets(y1, y2, lam) * self.distances(embeddings), axis=1)
 
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         return -self.distances(embeddings)
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         return self.call(embeddings, y)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from .base import soft_cross_entropy, sparse_cross_entropy
+from .base import Tensor, gather_rows, soft_cross_entropy, sparse_cross_entropy
 from .compactness import CompactnessLoss
 
 
@@ -53,15 +53,15 @@ class CompactnessCCELoss(CompactnessLoss):
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         targets = self.targets(y1, y2, lam)
-        compact = tf.reduce_sum(targets * self.distances(embeddings), axis=1)
+        compact = ops.sum(targets * self.distances(embeddings), axis=1)
         return compact + self.cce_weight * soft_cross_entropy(self.logits(embeddings), targets)
 
-    def logits(self, embeddings) -> tf.Tensor:
-        return self.classifier(tf.cast(embeddings, tf.float32))
+    def logits(self, embeddings) -> Tensor:
+        return self.classifier(ops.cast(embeddings, "float32"))
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
-        y = tf.cast(y, tf.int32)
-        compact = tf.gather(self.distances(embeddings), y, axis=1, batch_dims=1)
+    def class_loss(self, embeddings, y) -> Tensor:
+        y = ops.cast(y, "int32")
+        compact = gather_rows(self.distances(embeddings), y)
         return compact + self.cce_weight * sparse_cross_entropy(self.logits(embeddings), y)
 
     def get_config(self) -> dict[str, Any]:

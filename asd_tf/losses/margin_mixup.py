@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 from .arcface import ArcFaceLoss, onehot_margins
-from .base import pair_cross_entropy, pair_inputs
+from .base import Tensor, pair_cross_entropy, pair_inputs
 
 SIGMA_MODES = ("weighted", "fixed")
 
@@ -39,9 +39,9 @@ class MarginMixupLoss(ArcFaceLoss):
     ) -> None:
         super().__init__(num_classes, embedding_dim, s, m, label_mix, seed, trainable_centres, **kwargs)
 
-    def pair_margins(self, lam, training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+    def pair_margins(self, lam, training: bool = True) -> tuple[Tensor, Tensor]:
         """Margins ``(m1 [B], m2 [B])`` on ``y1`` and ``y2`` for mixing factors ``lam``."""
-        lam = tf.cast(lam, tf.float32)
+        lam = ops.cast(lam, "float32")
         return lam * self.m, (1.0 - lam) * self.m
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
@@ -84,17 +84,17 @@ class EMMLoss(MarginMixupLoss):
             raise ConfigError(f"EMMLoss: sigma_mode must be one of {SIGMA_MODES}, got {sigma_mode!r}")
         self.sigma_mode = sigma_mode
 
-    def pair_margins(self, lam, training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+    def pair_margins(self, lam, training: bool = True) -> tuple[Tensor, Tensor]:
         """Sampled margins (``training=True``) or their means; both ``[B]``."""
         mean1, mean2 = super().pair_margins(lam)
         if not training:
             return mean1, mean2
-        lam = tf.cast(lam, tf.float32)
+        lam = ops.cast(lam, "float32")
         if self.sigma_mode == "weighted":
             std1, std2 = lam * self.sigma, (1.0 - lam) * self.sigma
         else:
-            std1 = std2 = tf.fill(tf.shape(lam), tf.constant(self.sigma, tf.float32))
-        noise = keras.random.normal([2, tf.shape(lam)[0]], seed=self.seed_generator)
+            std1 = std2 = ops.full_like(lam, self.sigma, dtype="float32")
+        noise = keras.random.normal((2, ops.shape(lam)[0]), seed=self.seed_generator)
         return mean1 + std1 * noise[0], mean2 + std2 * noise[1]
 
     def get_config(self) -> dict[str, Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 from ..errors import ConfigError
 from .arcmix import NoisyArcMixLoss
-from .base import AngularLossLayer, pair_inputs, soft_cross_entropy
+from .base import AngularLossLayer, Tensor, pair_inputs, soft_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -67,24 +68,24 @@ class SoftTripleLoss(AngularLossLayer):
     def scale(self) -> float:
         return self.s
 
-    def similarities(self, embeddings) -> tf.Tensor:
+    def similarities(self, embeddings) -> Tensor:
         """``S_c = sum_k q_k x.w_ck`` per class: ``[B, N]``."""
-        cos = tf.reshape(self.cosines(embeddings), [-1, self.num_classes, self.centres_per_class])
-        q = tf.nn.softmax(cos / self.gamma, axis=2)  # [B, N, K]
-        return tf.reduce_sum(q * cos, axis=2)
+        cos = ops.reshape(self.cosines(embeddings), (-1, self.num_classes, self.centres_per_class))
+        q = ops.softmax(cos / self.gamma, axis=2)  # [B, N, K]
+        return ops.sum(q * cos, axis=2)
 
-    def regulariser(self) -> tf.Tensor:
+    def regulariser(self) -> Tensor:
         """Centre regulariser of SoftTriple (scalar; 0 for K = 1)."""
         k = self.centres_per_class
         if k == 1:
-            return tf.constant(0.0)
-        w = tf.reshape(self.centre_matrix(), [self.num_classes, k, self.embedding_dim])
-        gram = tf.matmul(w, w, transpose_b=True)  # [N, K, K]
-        upper = tf.linalg.band_part(tf.ones([k, k]), 0, -1) - tf.eye(k)  # k < k'
-        dist = tf.sqrt(tf.maximum(2.0 + 1e-5 - 2.0 * gram, 0.0))
-        return tf.reduce_sum(dist * upper) / float(self.num_classes * k * (k - 1))
+            return ops.convert_to_tensor(0.0, dtype="float32")
+        w = ops.reshape(self.centre_matrix(), (self.num_classes, k, self.embedding_dim))
+        gram = ops.einsum("nkd,nld->nkl", w, w)  # [N, K, K]
+        upper = ops.convert_to_tensor(np.triu(np.ones((k, k), np.float32), 1))  # k < k'
+        dist = ops.sqrt(ops.maximum(2.0 + 1e-5 - 2.0 * gram, 0.0))
+        return ops.sum(dist * upper) / float(self.num_classes * k * (k - 1))
 
-    def loss_from_targets(self, embeddings, targets) -> tf.Tensor:
+    def loss_from_targets(self, embeddings, targets) -> Tensor:
         """Per-sample SoftTriple loss for soft targets ``[B, N]``."""
         logits = self.s * (self.similarities(embeddings) - self.delta * targets)
         loss = soft_cross_entropy(logits, targets)
@@ -95,10 +96,10 @@ class SoftTripleLoss(AngularLossLayer):
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         return self.loss_from_targets(embeddings, self.targets(y1, y2, lam))
 
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         return self.s * self.similarities(embeddings)
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         return self.loss_from_targets(embeddings, self.targets(y))
 
     def get_config(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class NoisyArcMixSoftTripleLoss(AngularLossLayer):
     def scale(self) -> float:
         return self.arcmix.s
 
-    def centre_matrix(self) -> tf.Tensor:
+    def centre_matrix(self) -> Tensor:
         return self.arcmix.centre_matrix()
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
@@ -179,10 +180,10 @@ class NoisyArcMixSoftTripleLoss(AngularLossLayer):
             embeddings, targets
         )
 
-    def logits(self, embeddings) -> tf.Tensor:
+    def logits(self, embeddings) -> Tensor:
         return self.arcmix.logits(embeddings)
 
-    def class_loss(self, embeddings, y) -> tf.Tensor:
+    def class_loss(self, embeddings, y) -> Tensor:
         return self.arcmix.class_loss(embeddings, y) + self.softtriple_weight * self.softtriple.class_loss(embeddings, y)
 
     def get_config(self) -> dict[str, Any]:

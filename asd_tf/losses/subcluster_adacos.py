@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 from .adacos import AdaCosLoss
 from .adaptive_scale import DEFAULT_MAX_SCALE, global_log_mean_sum_exp
-from .base import angles
+from .base import Tensor, angles
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -68,15 +68,15 @@ class SubclusterAdaCosLoss(AdaCosLoss):
             num_classes, embedding_dim, label_mix, seed, trainable_centres, max_scale, dynamic_scale, **kwargs
         )
 
-    def _class_logits(self, scaled_cos: tf.Tensor) -> tf.Tensor:
-        per_class = tf.reshape(scaled_cos, [-1, self.num_classes, self.num_subclusters])  # [B, N, M]
-        return tf.reduce_logsumexp(per_class, axis=2)  # [B, N]
+    def _class_logits(self, scaled_cos: Tensor) -> Tensor:
+        per_class = ops.reshape(scaled_cos, (-1, self.num_classes, self.num_subclusters))  # [B, N, M]
+        return ops.logsumexp(per_class, axis=2)  # [B, N]
 
-    def _target_angles(self, cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-        nearest = tf.reduce_max(tf.reshape(cos, [-1, self.num_classes, self.num_subclusters]), axis=2)
-        return tf.reduce_sum(targets * angles(nearest), axis=1)
+    def _target_angles(self, cos: Tensor, targets: Tensor) -> Tensor:
+        nearest = ops.max(ops.reshape(cos, (-1, self.num_classes, self.num_subclusters)), axis=2)
+        return ops.sum(targets * angles(nearest), axis=1)
 
-    def _log_numerator(self, scaled_cos: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def _log_numerator(self, scaled_cos: Tensor, targets: Tensor) -> Tensor:
         """``f_max + log B_avg`` of Eqs. (10)-(12) = log of the batch mean of sum exp(s cos)."""
         return global_log_mean_sum_exp(scaled_cos)
 

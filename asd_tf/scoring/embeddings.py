@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,6 +23,38 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _tf_data_batches(clips: Sequence, audio_config, batch_size: int) -> Iterator[Any]:
+    """Waveform batches from the ``tf.data`` pipeline (parallel, in-graph WAV decoding)."""
+    from ..data.pipeline import make_dataset
+
+    for waveforms, _ in make_dataset(list(clips), audio_config, batch_size=batch_size, shuffle=False):
+        yield waveforms
+
+
+def _numpy_batches(clips: Sequence, audio_config, batch_size: int) -> Iterator[np.ndarray]:
+    """Waveform batches ``[b, num_samples]`` decoded with :func:`asd_tf.data.audio.load_audio`, no TensorFlow.
+
+    The same samples as the ``tf.data`` path (its fallback decoder is this function;
+    its fast WAV path is tested equal to it).
+    """
+    from ..data.audio import load_audio
+
+    for start in range(0, len(clips), batch_size):
+        yield np.stack([load_audio(clip.path, audio_config) for clip in clips[start : start + batch_size]])
+
+
+#: Keras backend -> source of waveform batches; any other backend decodes with NumPy.
+_BATCH_SOURCES: dict[str, Callable[[Sequence, Any, int], Iterator[Any]]] = {"tensorflow": _tf_data_batches}
+
+
+def waveform_batches(clips: Sequence, audio_config, batch_size: int) -> Iterator[Any]:
+    """Batches of ``clips``' waveforms in order: ``tf.data`` on TensorFlow, NumPy elsewhere."""
+    import keras
+
+    source = _BATCH_SOURCES.get(keras.backend.backend(), _numpy_batches)
+    return source(list(clips), audio_config, batch_size)
+
+
 def extract_embeddings(
     model,
     clips: Sequence,
@@ -31,20 +63,19 @@ def extract_embeddings(
     progress: bool = True,
     description: str = "embeddings",
 ) -> np.ndarray:
-    """Embeddings ``[n_clips, D]`` of ``clips`` in order, streamed batch by batch."""
-    from ..data.pipeline import make_dataset
+    """Embeddings ``[n_clips, D]`` of ``clips`` in order, streamed batch by batch (any Keras backend)."""
+    from keras import ops
 
     if not clips:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
-    dataset = make_dataset(list(clips), audio_config, batch_size=batch_size, shuffle=False)
     outputs = []
-    iterator = dataset
+    iterator = waveform_batches(clips, audio_config, batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(dataset, total=-(-len(clips) // batch_size), desc=description, unit="batch", leave=False)
-    for waveforms, _ in iterator:
-        outputs.append(np.asarray(model(waveforms, training=False), dtype=np.float32))
+        iterator = tqdm(iterator, total=-(-len(clips) // batch_size), desc=description, unit="batch", leave=False)
+    for waveforms in iterator:
+        outputs.append(np.asarray(ops.convert_to_numpy(model(waveforms, training=False)), dtype=np.float32))
     return np.concatenate(outputs, axis=0)
 
 
