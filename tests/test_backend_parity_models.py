@@ -143,7 +143,10 @@ def _calibrate_batch_norm(model, x: np.ndarray) -> None:
         layer.momentum = momentum
 
 
-CHILD_ENV = {"XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+# Compile at XLA optimisation level 0 (see the module docstring), single-threaded as run_on_backend's default.
+CHILD_ENV = {
+    "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+}
 
 
 def _as_tuples(options: dict) -> dict:

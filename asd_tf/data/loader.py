@@ -92,7 +92,9 @@ class WaveformBatches(keras.utils.PyDataset):
         if epochs is not None:
             first, end = (int(e) for e in epochs)
             if not (self.shuffle and self.drop_remainder) or not 0 <= first <= end:
-                raise ConfigError(f"WaveformBatches: epochs={epochs} needs shuffle, drop_remainder and 0 <= first <= end")
+                raise ConfigError(
+                    f"WaveformBatches: epochs={epochs} needs shuffle, drop_remainder and 0 <= first <= end"
+                )
             self.epochs: Optional[tuple[int, int]] = (first, end)
         else:
             self.epochs = None

@@ -111,7 +111,8 @@ class FourierConv2D(keras.layers.Layer):
 
     def call(self, inputs):
         a, b = _split(ops.cast(inputs, "float32"))  # z = a + ib, [b, T, M]
-        c, d = ops.convert_to_tensor(self.kernel_real)[None], ops.convert_to_tensor(self.kernel_imag)[None]  # w = c + id
+        c = ops.convert_to_tensor(self.kernel_real)[None]  # w = c + id, [1, T, M]
+        d = ops.convert_to_tensor(self.kernel_imag)[None]
         return _to_real_pair(a * c - b * d, a * d + b * c)  # z w
 
     def compute_output_shape(self, input_shape):
