@@ -92,7 +92,7 @@ def clip_logmel_windows(
     are transformed together, ``batch_size`` at a time. Yields in an order
     grouped by length; callers index by the returned clip index.
     """
-    import tensorflow as tf
+    import keras
 
     from ..data.audio import AudioConfig, load_audio
 
@@ -105,6 +105,6 @@ def clip_logmel_windows(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             waves = np.stack([load_audio(clips[i].path, config) for i in chunk])
-            logmel = np.asarray(layer(tf.constant(waves)), dtype=np.float32)  # [b, T, M]
+            logmel = keras.ops.convert_to_numpy(layer(waves)).astype(np.float32)  # [b, T, M]
             for i, spec in zip(chunk, logmel):
                 yield i, frame_windows(spec, frames)

@@ -25,9 +25,10 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
+from .stft import complex_magnitude
 
 _WINDOWS = ("hann", "hamming")
 _LOG_MODES = ("db", "natural", "none")
@@ -150,7 +151,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         ``[batch, frames, n_mels]`` float32, time-major.
 
     Example:
-        >>> LogMelSpectrogram()(tf.zeros([2, 160000])).shape  # (2, 313, 128)
+        >>> LogMelSpectrogram()(np.zeros([2, 160000], "float32")).shape  # (2, 313, 128)
 
     References:
         Liu et al., "Anomalous sound detection using spectral-temporal information
@@ -218,29 +219,31 @@ class LogMelSpectrogram(keras.layers.Layer):
         )  # [bins, n_mels]; a constant, not a weight, so it never counts as a parameter
 
     def call(self, inputs):
-        x = tf.cast(inputs, tf.float32)  # [batch, samples]
+        x = ops.cast(inputs, "float32")  # [batch, samples]
         if self.center:
             pad = self.n_fft // 2
-            x = tf.pad(x, [[0, 0], [pad, pad]], mode="REFLECT" if self.pad_mode == "reflect" else "CONSTANT")
-        frames = tf.signal.frame(x, self.n_fft, self.hop_length)  # [batch, frames, n_fft]
-        spectrum = tf.signal.rfft(frames * tf.constant(self._window_values))  # [batch, frames, bins]
-        magnitude = tf.abs(spectrum)
-        if self.power == 1.0:
-            values = magnitude
-        elif self.power == 2.0:
-            values = tf.square(magnitude)
+            widths = [[0, 0]] * (len(x.shape) - 1) + [[pad, pad]]
+            x = ops.pad(x, widths, mode="reflect" if self.pad_mode == "reflect" else "constant")
+        # Frames of n_fft samples every hop_length, times the (zero-padded) window, then rfft.
+        real, imag = ops.stft(
+            x, self.n_fft, self.hop_length, self.n_fft, window=self._window_values, center=False
+        )  # [batch, frames, bins] each
+        if self.power == 2.0:
+            values = ops.square(real) + ops.square(imag)  # |X|^2 without a square root
+        elif self.power == 1.0:
+            values = complex_magnitude(real, imag)
         else:
-            values = tf.pow(magnitude, self.power)
-        mel = tf.matmul(values, tf.constant(self._mel_matrix))  # [batch, frames, n_mels]
+            values = ops.power(complex_magnitude(real, imag), self.power)
+        mel = ops.matmul(values, self._mel_matrix)  # [batch, frames, n_mels]
         if self.log == "none":
             return mel
-        floored = tf.maximum(mel, self.amin)
+        floored = ops.maximum(mel, self.amin)
         if self.log == "natural":
-            return tf.math.log(floored)
+            return ops.log(floored)
         # dB of the underlying amplitude: 10 log10 of powers (power=2), 20 log10 of
         # magnitudes (power=1), i.e. librosa's power_to_db / amplitude_to_db with ref=1.
         factor = 20.0 / self.power
-        return factor * tf.math.log(floored) / math.log(10.0)
+        return factor * ops.log(floored) / math.log(10.0)
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[-1]

@@ -9,7 +9,7 @@ a hop of 512 samples and no padding at the end to its spectrogram branch:
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 
@@ -37,6 +37,18 @@ def spectrogram_shape(
     return frames, frame_length // 2 + 1
 
 
+def complex_magnitude(real, imag):
+    """``|re + i im| = sqrt(re^2 + im^2)`` with a zero (not NaN) gradient where the value is 0.
+
+    ``sqrt`` has an infinite derivative at 0 (silent frames, zero padding); the
+    inner ``where`` keeps that branch out of the gradient, so the gradient at 0
+    is 0, as TensorFlow's ``tf.abs`` of a complex tensor gives.
+    """
+    power = ops.square(real) + ops.square(imag)
+    zero = power == 0  # NaN compares unequal, so a NaN input still gives NaN (the non-finite guard needs it)
+    return ops.where(zero, ops.zeros_like(power), ops.sqrt(ops.where(zero, ops.ones_like(power), power)))
+
+
 @keras.saving.register_keras_serializable(package="asd_tf")
 class STFTMagnitude(keras.layers.Layer):
     """Magnitude of the STFT with a periodic Hann window.
@@ -56,7 +68,7 @@ class STFTMagnitude(keras.layers.Layer):
         ``[batch, frames, frame_length // 2 + 1]`` float32 linear magnitudes.
 
     Example:
-        >>> spec = STFTMagnitude()(tf.zeros([2, 160000]))  # [2, 311, 513]
+        >>> spec = STFTMagnitude()(np.zeros([2, 160000], "float32"))  # [2, 311, 513]
 
     References:
         Wilkinghoff & Kurth, "Why do angular margin losses work well for
@@ -74,16 +86,22 @@ class STFTMagnitude(keras.layers.Layer):
         self.pad_end = bool(pad_end)
 
     def call(self, inputs):
-        waveforms = tf.cast(inputs, tf.float32)  # [batch, samples]
-        stft = tf.signal.stft(
+        waveforms = ops.cast(inputs, "float32")  # [batch, samples]
+        if self.pad_end:
+            # As tf.signal.stft(pad_end=True): zeros at the end so ceil(samples / step) frames fit.
+            num_samples = waveforms.shape[-1]
+            frames, _ = spectrogram_shape(num_samples, self.frame_length, self.frame_step, pad_end=True)
+            missing = max(0, (frames - 1) * self.frame_step + self.frame_length - num_samples)
+            waveforms = ops.pad(waveforms, [[0, 0]] * (len(waveforms.shape) - 1) + [[0, missing]])
+        real, imag = ops.stft(
             waveforms,
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
+            sequence_length=self.frame_length,
+            sequence_stride=self.frame_step,
             fft_length=self.frame_length,
-            window_fn=tf.signal.hann_window,  # periodic Hann (tf default), as tf.signal.stft in the public code
-            pad_end=self.pad_end,
-        )  # [batch, frames, bins] complex64
-        return tf.abs(stft)
+            window="hann",  # periodic Hann on every backend (tf.signal.hann_window's default), as the public code
+            center=False,
+        )  # [batch, frames, bins] each
+        return complex_magnitude(real, imag)
 
     def compute_output_shape(self, input_shape):
         num_samples = input_shape[-1]

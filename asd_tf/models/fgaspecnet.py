@@ -27,19 +27,20 @@ weights for 10 s clips: 1,345,054 (paper: "1.3 M"); the head is excluded.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 from .mobilefacenet import MOBILEFACENET_BOTTLENECKS
 from .stgram import TemporalAttention, logmel_tgram_inputs, mobilefacenet_backbone
 
 
-def _to_complex(x):
-    return tf.complex(x[..., 0], x[..., 1])
+def _split(x):
+    """A spectrum ``[..., 2]`` as its ``(real, imag)`` parts ``[...]`` (the tuple form of ``keras.ops.fft2``)."""
+    return x[..., 0], x[..., 1]
 
 
-def _to_real_pair(z):
-    return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)
+def _to_real_pair(real, imag):
+    return ops.stack([real, imag], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -54,8 +55,8 @@ class Fourier2D(keras.layers.Layer):
         super().__init__(**kwargs)
 
     def call(self, inputs):
-        x = tf.cast(inputs, tf.float32)
-        return _to_real_pair(tf.signal.fft2d(tf.complex(x, tf.zeros_like(x))))
+        x = ops.cast(inputs, "float32")
+        return _to_real_pair(*ops.fft2((x, ops.zeros_like(x))))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, 2)
@@ -70,7 +71,8 @@ class InverseFourier2D(keras.layers.Layer):
         super().__init__(**kwargs)
 
     def call(self, inputs):
-        return tf.math.real(tf.signal.ifft2d(_to_complex(tf.cast(inputs, tf.float32))))
+        real, _ = ops.ifft2(_split(ops.cast(inputs, "float32")))
+        return real
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
@@ -108,9 +110,10 @@ class FourierConv2D(keras.layers.Layer):
         self.kernel_imag = self.add_weight(name="kernel_imag", shape=shape, initializer=self.kernel_initializer)
 
     def call(self, inputs):
-        z = _to_complex(tf.cast(inputs, tf.float32))  # [b, T, M]
-        w = tf.complex(tf.convert_to_tensor(self.kernel_real), tf.convert_to_tensor(self.kernel_imag))  # [T, M]
-        return _to_real_pair(z * w[None])
+        a, b = _split(ops.cast(inputs, "float32"))  # z = a + ib, [b, T, M]
+        c = ops.convert_to_tensor(self.kernel_real)[None]  # w = c + id, [1, T, M]
+        d = ops.convert_to_tensor(self.kernel_imag)[None]
+        return _to_real_pair(a * c - b * d, a * d + b * c)  # z w
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -189,10 +192,10 @@ class FrequencyGatedAttention(keras.layers.Layer):
 
     def gates(self, tagram):
         """Return ``(g_t [batch, T], g_f [batch, M])`` for a TAgram ``[batch, T, M]``."""
-        stats = tf.concat([tf.reduce_max(tagram, axis=1), tf.reduce_mean(tagram, axis=1)], axis=-1)  # [b, 2M]
-        g_f = tf.sigmoid(tf.matmul(stats, self.freq_kernel) + self.freq_bias)  # [b, M]
-        profile = tf.reduce_mean(tagram, axis=2)[..., None]  # [b, T, 1]
-        g_t = tf.sigmoid(tf.nn.conv1d(profile, self.time_kernel, stride=1, padding="SAME") + self.time_bias)[..., 0]
+        stats = ops.concatenate([ops.max(tagram, axis=1), ops.mean(tagram, axis=1)], axis=-1)  # [b, 2M]
+        g_f = ops.sigmoid(ops.matmul(stats, self.freq_kernel) + self.freq_bias)  # [b, M]
+        profile = ops.mean(tagram, axis=2)[..., None]  # [b, T, 1]
+        g_t = ops.sigmoid(ops.conv(profile, self.time_kernel, strides=1, padding="same") + self.time_bias)[..., 0]
         return g_t, g_f
 
     def call(self, inputs):

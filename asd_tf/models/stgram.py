@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 from ..features.logmel import LogMelSpectrogram, logmel_frames
@@ -50,9 +50,9 @@ class TemporalAttention(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        x = tf.convert_to_tensor(inputs)
-        score = tf.reduce_mean(x, axis=-1, keepdims=True) + tf.reduce_max(x, axis=-1, keepdims=True)  # [b, t, 1]
-        return tf.sigmoid(score) * x
+        x = ops.convert_to_tensor(inputs)
+        score = ops.mean(x, axis=-1, keepdims=True) + ops.max(x, axis=-1, keepdims=True)  # [b, t, 1]
+        return ops.sigmoid(score) * x
 
     def compute_output_shape(self, input_shape):
         return input_shape
