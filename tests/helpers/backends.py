@@ -35,15 +35,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Prepended to every snippet: make ``import tensorflow`` fail in the child.
+# Prepended to every snippet: make ``import tensorflow`` fail in the child. A ``None`` entry in
+# ``sys.modules`` makes ``import`` raise ImportError while ``importlib.util.find_spec`` (which torch
+# and others use to probe for optional packages) just answers "not installed".
 _BLOCK_TENSORFLOW = '''
 import sys as _sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow.") or name in ("tf_keras", "tensorflow_io"):
-            raise ImportError(f"{name} is blocked: this code must run without TensorFlow")
-        return None
-_sys.meta_path.insert(0, _NoTensorFlow())
+for _name in ("tensorflow", "tf_keras", "tensorflow_io"):
+    _sys.modules[_name] = None
 '''
 
 
