@@ -95,17 +95,27 @@ def evaluation_dir(
 ) -> Path:
     """Output folder of an evaluation: the run itself for plain k-means, else ``evaluation/<name>/``.
 
+    "Plain k-means": one backend that declares ``writes_to_run_root``
+    (:class:`asd_tf.scoring.base.ScoringBackend`), one run, summed, no options.
+
     ``<name>`` = the backend names joined by ``+``, then ``_ensemble`` when
     several runs are combined, ``_zscore`` for per-section standardised members,
     and ``@key=value,...`` (sorted) for non-default backend options.
     """
     backends = [backend] if isinstance(backend, str) else list(backend)
-    if backends == ["kmeans"] and not ensemble and combine == "sum" and not options:
+    if len(backends) == 1 and not ensemble and combine == "sum" and not options and _writes_to_run_root(backends[0]):
         return run_dir
     name = "+".join(backends) + ("_ensemble" if ensemble else "") + ("_zscore" if combine == "zscore" else "")
     if options:
         name += "@" + ",".join(f"{k}={_option_text(v)}" for k, v in sorted(options.items()))
     return run_dir / EVALUATION_DIR / name
+
+
+def _writes_to_run_root(backend: str) -> bool:
+    """Whether scoring backend ``backend`` declares ``writes_to_run_root`` (baseline scorings do not)."""
+    from .scoring.backends import BACKENDS
+
+    return backend in BACKENDS and bool(BACKENDS[backend].writes_to_run_root)
 
 
 def _option_text(value: Any) -> str:

@@ -39,11 +39,14 @@ def score_run(
     batch_size: int = 64,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores ``(test [N_test], train [N_train])`` of one run's model(s) for the given clips."""
+    """Scores ``(test [N_test], train [N_train])`` of one run's model(s) for the given clips.
+
+    Each model scores the clips it covers with :func:`asd_tf.scoring.driver.score_member`,
+    which takes from the run what the backend declares it needs (seed, logits, class encoder).
+    """
     from ..data.audio import AudioConfig
-    from ..scoring.backends import backend_options as accepted_options
-    from ..scoring.backends import score_dataset
-    from ..scoring.class_loss import class_loss_options
+    from ..scoring.base import RunContext
+    from ..scoring.driver import score_member
     from ..scoring.embeddings import cached_embeddings
 
     run = Run.open(run_dir)
@@ -53,9 +56,6 @@ def score_run(
 
         return score_baseline_run(run, train_clips, test_clips, backend)
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
-    options = dict(backend_options or {})
-    if "seed" in accepted_options(backend):  # kmeans, knn_smote, density: seeded with the run's seed
-        options.setdefault("seed", cfg.seed)
     test_scores = np.full(len(test_clips), np.nan)
     train_scores = np.full(len(train_clips), np.nan)
     for member in run.members():
@@ -69,17 +69,8 @@ def score_run(
         cache = run.directory / "embeddings"
         train_emb = cached_embeddings(model, member.model_path, tr, audio, cache, batch_size, progress, "train")
         test_emb = cached_embeddings(model, member.model_path, te, audio, cache, batch_size, progress, "test")
-        member_options = dict(options)
-        if backend in ("class_posterior", "class_loss"):
-            # Both score the head's margin-free class logits [N, C] (load_head gives the loss layer).
-            head = member.load_head()
-            if backend == "class_loss":
-                for key, value in class_loss_options(head).items():  # s and m of this run's loss
-                    member_options.setdefault(key, value)
-            train_emb = np.asarray(head.logits(train_emb))
-            test_emb = np.asarray(head.logits(test_emb))
-            member_options.setdefault("encode", member.label_set().encode)
-        te_scores, tr_scores = score_dataset(backend, train_emb, tr, test_emb, te, **member_options)
+        context = RunContext(seed=cfg.seed, load_head=member.load_head, load_label_set=member.label_set)
+        te_scores, tr_scores = score_member(backend, context, train_emb, tr, test_emb, te, backend_options)
         test_scores[te_idx] = te_scores
         train_scores[tr_idx] = tr_scores
     return test_scores, train_scores

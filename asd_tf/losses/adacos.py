@@ -119,6 +119,10 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
         """``-log p(y|x)`` at the current scale (no update)."""
         return sparse_cross_entropy(self.logits(embeddings), y)
 
+    def class_score_options(self) -> dict[str, float | None]:
+        """``margin = 0``: the class loss is the cross-entropy of :meth:`logits` (sub-cluster AdaCos too)."""
+        return {"scale": None, "margin": 0.0}
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(max_scale=self.max_scale, dynamic_scale=self.dynamic_scale)

@@ -206,6 +206,13 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
         y = ops.reshape(ops.cast(y, "int32"), (-1, 1))
         return -ops.take_along_axis(log_p, y, axis=1)[:, 0]
 
+    def class_score_options(self) -> dict[str, float | None]:
+        """``margin = 0``: the loss is the cross-entropy of :meth:`logits` (``s cos_c``, the projection cosine).
+
+        No margin, so the class's several subspace vectors do not matter: one logit per class.
+        """
+        return {"scale": None, "margin": 0.0}
+
     def compactness(self, embeddings, y):
         """Intra-/inter-class compactness per sample with the class subspaces as "centres".
 

@@ -63,6 +63,15 @@ class ArcFaceLoss(AngularLossLayer):
     def scale(self) -> float:
         return self.s
 
+    def class_score_options(self) -> dict[str, float | None]:
+        """``{"scale": s, "margin": m}`` (ElasticFace: the mean margin); one centre per class needed."""
+        if int(self.centres_per_class) != 1:
+            raise ConfigError(
+                f"class_loss backend: {type(self).__name__} has {self.centres_per_class} centres per class; "
+                "an angular margin on the own class needs exactly one centre per class"
+            )
+        return {"scale": float(self.s), "margin": float(self.m)}
+
     def margin_logits(self, cos: Tensor, margins: Tensor) -> Tensor:
         """``s cos(theta + margins)`` elementwise (``margins`` ``[B, N]``, 0 = no margin)."""
         return self.s * margin_cosine(cos, margins)

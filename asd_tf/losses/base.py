@@ -259,6 +259,21 @@ class AngularLossLayer(keras.layers.Layer):
         """Scale of the logits: ``None`` for losses without one."""
         return None
 
+    def class_score_options(self) -> dict[str, float | None]:
+        """What a class-score backend (``class_loss``) needs to recompute this loss from :meth:`logits`.
+
+        ``{"scale": s, "margin": m}``: the own-class loss is the cross-entropy of
+        the logits with the own-class logit ``s cos theta_y`` replaced by
+        ``s cos(theta_y + m)`` (``margin = 0``: plain cross-entropy of the logits;
+        ``scale`` is then not needed). Losses whose class loss is such a function
+        of their logits override this; here (compactness, SoftTriple, ...) it is
+        not, and this raises a ConfigError.
+        """
+        raise ConfigError(
+            f"class_loss backend: the class loss of {type(self).__name__} is not an angular-margin / cross-entropy "
+            "loss of its logits; use the class_posterior or kmeans backend for this run"
+        )
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(

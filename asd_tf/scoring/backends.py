@@ -1,10 +1,10 @@
 """Scoring backend registry, the per-section driver and ensembling.
 
-A backend scores one section (machine, section) at a time:
-``fit(train_embeddings, train_records)``, ``score(embeddings, records) -> [N]``
-and ``score_train() -> [N_train]`` (the training clips' scores on which the
-decision threshold is fitted; leave-one-out where a clip would otherwise be
-compared with itself).  ``score_dataset`` splits a whole dataset by section,
+A backend (a :class:`asd_tf.scoring.base.ScoringBackend`) scores one section
+(machine, section) at a time: ``fit(train_inputs, train_records)``,
+``score(inputs, records) -> [N]`` and ``score_train() -> [N_train]`` (the
+training clips' scores on which the decision threshold is fitted; leave-one-out
+where a clip would otherwise be compared with itself).  ``score_dataset`` splits a whole dataset by section,
 fits one backend per section on that section's training clips and returns
 test and training scores in the input order.
 
@@ -14,7 +14,7 @@ Records are used by duck typing (``machine``, ``section``, ``domain``, ``path``)
 from __future__ import annotations
 
 import inspect
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -25,18 +25,11 @@ from asd_tf.scoring.kmeans import KMeansBackend
 from asd_tf.scoring.knn import KNNBackend
 from asd_tf.scoring.knn_smote import KNNSmoteBackend
 from asd_tf.scoring.posterior import ClassPosteriorBackend
+from asd_tf.scoring.base import ScoringBackend
 
 
-class ScoringBackend(Protocol):
-    """What every backend provides (one object per section)."""
-
-    name: str
-
-    def fit(self, train_embeddings: np.ndarray, train_records: Sequence[Any]) -> Any: ...
-
-    def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray: ...
-
-    def score_train(self) -> np.ndarray: ...
+# ScoringBackend (imported above) is the base class every backend subclasses: it declares what the
+# backend consumes, how it is seeded and what it takes from the run (asd_tf.scoring.base).
 
 
 BACKENDS: dict[str, type] = {

@@ -18,18 +18,19 @@ Inputs: the "embeddings" given to this backend are the loss head's margin-free
 logits ``[N, C]`` (``loss_layer.logits()``, as for ``class_posterior``); for the
 ArcFace family these are ``s cos theta_j``, so ``cos theta_j = logits_j / s``.
 Options ``scale`` (s) and ``margin`` (m) come from the run's loss
-(:func:`class_loss_options`):
+(:func:`class_loss_options`, which asks the loss layer's ``class_score_options()``):
 
 * margin losses (``arcface``, ``elasticface``, ``arcmix``, ``noisy_arcmix``,
   ``margin_mixup``, ``emm``): ``s`` and the (mean) margin ``m`` of the loss;
   the target logit is replaced by ``s psi(theta_y)``;
-* losses without a margin (``adacos``, ``subcluster_adacos``): ``margin = 0``
+* losses without a margin (``adacos``, ``subcluster_adacos``, ``adaproj``): ``margin = 0``
   and the score is the categorical cross-entropy of the own class on the
   loss's own logits, ``-log softmax(logits)_y``.  For sub-cluster losses
   (several centres per class) those logits are the loss's own per-class
   logits: for sub-cluster AdaCos the logsumexp of ``s cos`` over the class's
   sub-clusters (Eq. 14 of Wilkinghoff & Kurth), so the score is
-  ``-log sum_{c in C_y} softmax(s cos)_c``.  An angular margin needs one centre
+  ``-log sum_{c in C_y} softmax(s cos)_c``; for AdaProj ``s cos_c`` with
+  ``cos_c`` the cosine to the projection onto the class subspace.  An angular margin needs one centre
   per class (``theta_y`` is the angle to *the* class centre), so a margin loss
   with several centres per class is refused;
 * other losses (``compactness``, ``compactness_cce``, ``softtriple``,
@@ -56,6 +57,7 @@ import numpy as np
 from asd_tf.errors import ConfigError, DatasetError, LabelError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
 from asd_tf.scoring.posterior import encode_classes
+from asd_tf.scoring.base import LogitsBackend, RunContext
 
 # float32 logits s*cos may exceed |s| by a few ulps; anything beyond this is a wrong scale.
 _COS_TOLERANCE = 1e-3
@@ -89,7 +91,7 @@ def own_class_losses(logits: np.ndarray, ids: np.ndarray, scale: float | None, m
     return log_norm - z[rows, ids]
 
 
-class ClassLossBackend:
+class ClassLossBackend(LogitsBackend):
     """Own-class ArcFace / cross-entropy loss per clip from the head's logits (see module docstring).
 
     Args:
@@ -100,6 +102,11 @@ class ClassLossBackend:
     """
 
     name = "class_loss"
+
+    @classmethod
+    def options_from_run(cls, context: RunContext) -> dict[str, Any]:
+        """The run's class encoder, and ``scale``/``margin`` of its loss (:func:`class_loss_options`)."""
+        return {**class_loss_options(context.head), **super().options_from_run(context)}
 
     def __init__(
         self,
@@ -182,25 +189,17 @@ class ClassLossBackend:
 def class_loss_options(loss_layer: Any) -> dict[str, float | None]:
     """``{"scale": s, "margin": m}`` for :class:`ClassLossBackend` from a trained loss layer.
 
-    Margin losses (ArcFace family, one centre per class): ``s`` and the mean
-    margin ``m``.  AdaCos / sub-cluster AdaCos: ``margin = 0`` (the logits
-    already carry the learned scale).  Any other loss: ConfigError.
+    Asks the layer (``loss_layer.class_score_options()``, defined on
+    :class:`asd_tf.losses.base.AngularLossLayer` and overridden by the losses whose
+    class loss is a function of their logits): margin losses (ArcFace family, one
+    centre per class) give ``s`` and the mean margin ``m``; AdaCos, sub-cluster
+    AdaCos and AdaProj give ``margin = 0`` (the logits already carry the learned
+    scale).  Any other loss: ConfigError.
     """
-    # Imported here: only called with a built Keras layer, and this module stays TensorFlow-free.
-    from asd_tf.losses.adacos import AdaCosLoss
-    from asd_tf.losses.arcface import ArcFaceLoss
-
-    kind = type(loss_layer).__name__
-    if isinstance(loss_layer, ArcFaceLoss):
-        if int(getattr(loss_layer, "centres_per_class", 1)) != 1:
-            raise ConfigError(
-                f"class_loss backend: {kind} has {loss_layer.centres_per_class} centres per class; "
-                "an angular margin on the own class needs exactly one centre per class"
-            )
-        return {"scale": float(loss_layer.s), "margin": float(loss_layer.m)}
-    if isinstance(loss_layer, AdaCosLoss):  # includes SubclusterAdaCosLoss: CCE on its own logits
-        return {"scale": None, "margin": 0.0}
-    raise ConfigError(
-        f"class_loss backend: the class loss of {kind} is not an angular-margin / cross-entropy loss of its "
-        "logits; use the class_posterior or kmeans backend for this run"
-    )
+    method = getattr(loss_layer, "class_score_options", None)
+    if method is None:  # not an angular loss layer at all (e.g. FeatEx's wrapper)
+        raise ConfigError(
+            f"class_loss backend: the class loss of {type(loss_layer).__name__} is not an angular-margin / "
+            "cross-entropy loss of its logits; use the class_posterior or kmeans backend for this run"
+        )
+    return dict(method())

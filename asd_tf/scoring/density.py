@@ -53,6 +53,7 @@ from asd_tf.scoring.kmeans import (
 )
 from asd_tf.scoring.knn import is_target
 from asd_tf.scoring.smote import check_smote_options, smote_target
+from asd_tf.scoring.base import ScoringBackend
 
 VARIANTS = ("ratio", "difference")
 DENSITIES = ("knn", "weighted")
@@ -133,7 +134,7 @@ class _NeighbourTable:
         return np.where(changed, new, base)
 
 
-class DensityBackend:
+class DensityBackend(ScoringBackend):
     """Nearest reference after local-density normalisation (ratio / difference), per section.
 
     Args:
@@ -155,6 +156,7 @@ class DensityBackend:
     """
 
     name = "density"
+    seeded = True
 
     def __init__(
         self,

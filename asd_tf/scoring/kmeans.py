@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
+from asd_tf.scoring.base import ScoringBackend
 
 _EPS = 1e-12
 
@@ -90,7 +91,7 @@ def section_training_embeddings(emb: np.ndarray, records: Sequence[Any], backend
     return emb
 
 
-class KMeansBackend:
+class KMeansBackend(ScoringBackend):
     """Minimum cosine distance to k-means centres (source) and target training clips.
 
     Args:
@@ -109,6 +110,8 @@ class KMeansBackend:
     """
 
     name = "kmeans"
+    seeded = True
+    writes_to_run_root = True  # the paper's scoring: its results are the run's own
 
     def __init__(
         self,

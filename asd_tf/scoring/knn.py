@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from asd_tf.errors import ConfigError
+from asd_tf.scoring.base import ScoringBackend
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_training_embeddings,
 )
@@ -72,7 +73,7 @@ def domain_knn(dist: np.ndarray, ref_is_target: np.ndarray, k: int, per_domain: 
     return np.minimum.reduce(parts)
 
 
-class KNNBackend:
+class KNNBackend(ScoringBackend):
     """Mean cosine distance to the ``k`` nearest training embeddings, per domain (DESIGN.md sec. 8).
 
     Args:

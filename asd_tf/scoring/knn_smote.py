@@ -28,9 +28,10 @@ from asd_tf.scoring.kmeans import (
 )
 from asd_tf.scoring.knn import domain_knn, is_target
 from asd_tf.scoring.smote import check_smote_options, smote_target
+from asd_tf.scoring.base import ScoringBackend
 
 
-class KNNSmoteBackend:
+class KNNSmoteBackend(ScoringBackend):
     """Per-domain kNN on the training clips plus SMOTE-made target references.
 
     Args:
@@ -45,6 +46,7 @@ class KNNSmoteBackend:
     """
 
     name = "knn_smote"
+    seeded = True
 
     def __init__(self, k: int = 1, sampling_strategy: float = 0.2, k_neighbors: int = 2, seed: int = 0) -> None:
         if int(k) < 1:

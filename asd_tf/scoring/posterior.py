@@ -27,6 +27,7 @@ import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
+from asd_tf.scoring.base import LogitsBackend
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -62,7 +63,7 @@ def encode_classes(encode: Callable[[list], Any] | None, records: Sequence[Any])
         return out
 
 
-class ClassPosteriorBackend:
+class ClassPosteriorBackend(LogitsBackend):
     """``-log p(own class | x)`` from per-clip logits (see module docstring)."""
 
     name = "class_posterior"
