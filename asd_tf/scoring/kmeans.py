@@ -41,7 +41,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
-from asd_tf.scoring.base import ScoringBackend
+
+from asd_tf.scoring.base import ScoringBackend  # (its own line: the base of every backend)
 
 _EPS = 1e-12
 

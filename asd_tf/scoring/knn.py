@@ -30,10 +30,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from asd_tf.errors import ConfigError
-from asd_tf.scoring.base import ScoringBackend
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_training_embeddings,
 )
+from asd_tf.scoring.base import ScoringBackend
 
 
 def is_target(records: Sequence[Any]) -> np.ndarray:
