@@ -14,7 +14,7 @@ Records are used by duck typing (``machine``, ``section``, ``domain``, ``path``)
 from __future__ import annotations
 
 import inspect
-from typing import Any, Protocol, Sequence  # noqa: F401  (Protocol: kept for importers)
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
