@@ -42,6 +42,7 @@ from asd_tf.errors import ConfigError, MetricError
 from asd_tf.evaluation import metrics as M
 from asd_tf.evaluation.submission import gamma_threshold
 from asd_tf.io_utils import atomic_write_json, atomic_write_text
+from asd_tf.scoring.backends import group_by_section
 
 
 def _dataset_of(records: Sequence[Any]) -> str:
@@ -49,13 +50,6 @@ def _dataset_of(records: Sequence[Any]) -> str:
     if len(names) != 1:
         raise ConfigError(f"test clips must come from one dataset layout, got {names or 'none'}")
     return names[0]
-
-
-def _groups(records: Sequence[Any]) -> dict[tuple[str, str], list[int]]:
-    out: dict[tuple[str, str], list[int]] = {}
-    for i, r in enumerate(records):
-        out.setdefault((r.machine, r.section), []).append(i)
-    return dict(sorted(out.items()))
 
 
 def _decision_stats(y: np.ndarray, decisions: np.ndarray) -> dict[str, float]:
@@ -86,8 +80,8 @@ def evaluate_scores(
             f"{train_scores.size} train scores for {len(train_records)} clips"
         )
     dataset = _dataset_of(test_records)
-    train_groups = _groups(train_records)
-    test_groups = _groups(test_records)
+    train_groups = group_by_section(train_records)  # the scoring driver's sections, in the same order
+    test_groups = group_by_section(test_records)
 
     thresholds: dict[tuple[str, str], float] = {}
     for key in test_groups:
