@@ -157,6 +157,23 @@ def build_label_set(clips: Sequence[ClipRecord], name: str, domain_in_label: boo
     return LabelSet(name=name, names=sorted({key(c) for c in clips}), domain_in_label=domain_in_label)
 
 
+def encode_labels(clips: Sequence[ClipRecord], labels: "LabelSet | Sequence[int] | np.ndarray | None") -> np.ndarray | None:
+    """Class ids ``[N]`` (int32) of ``clips`` from what the data pipelines accept as labels.
+
+    A :class:`LabelSet` encodes the clips (:meth:`LabelSet.encode`); an array of
+    one integer per clip is taken as given; ``None`` gives ``None`` (no labels).
+    Anything else is a LabelError.
+    """
+    if labels is None:
+        return None
+    if isinstance(labels, LabelSet):
+        return labels.encode(clips)
+    arr = np.asarray(labels)
+    if arr.shape != (len(clips),) or not np.issubdtype(arr.dtype, np.integer):
+        raise LabelError(f"labels must be a LabelSet or {len(clips)} integers, got shape {arr.shape} {arr.dtype}")
+    return arr.astype(np.int32)
+
+
 #: Class id of a training clip that carries no class target (an all-zero target row).
 NO_CLASS = -1
 

@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import AudioError, ConfigError, LabelError
+from ..errors import AudioError, ConfigError
 from .audio import AudioConfig, load_audio, probe_audio
-from .labels import LabelSet
+from .labels import LabelSet, encode_labels
 from .records import ClipRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,14 +183,9 @@ def prepare_cache(target: Path) -> bool:
 
 
 def _label_array(clips: Sequence[ClipRecord], labels: Any) -> np.ndarray:
-    if labels is None:
-        return np.full(len(clips), -1, dtype=np.int32)
-    if isinstance(labels, LabelSet):
-        return labels.encode(clips)
-    arr = np.asarray(labels)
-    if arr.shape != (len(clips),) or not np.issubdtype(arr.dtype, np.integer):
-        raise LabelError(f"labels must be a LabelSet or {len(clips)} integers, got shape {arr.shape} {arr.dtype}")
-    return arr.astype(np.int32)
+    """:func:`asd_tf.data.labels.encode_labels`, with ``None`` as ``-1`` (no class) for every clip."""
+    ids = encode_labels(clips, labels)
+    return np.full(len(clips), -1, dtype=np.int32) if ids is None else ids
 
 
 def decode_fn(config: AudioConfig, any_fast: bool = True, any_slow: bool = True):

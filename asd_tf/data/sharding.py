@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
-from ..errors import ConfigError, DatasetError, LabelError
+from ..errors import ConfigError, DatasetError
 from .audio import AudioConfig
-from .labels import LabelSet
+from .labels import LabelSet, encode_labels
 from .records import ClipRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,14 +102,7 @@ def num_input_pipelines(strategy: Any) -> int:
 
 def _labels_array(clips: Sequence[ClipRecord], labels: Any) -> Optional[np.ndarray]:
     """Labels of all clips, encoded once (before sharding, so every share uses the same class ids)."""
-    if labels is None:
-        return None
-    if isinstance(labels, LabelSet):
-        return labels.encode(clips)
-    arr = np.asarray(labels)
-    if arr.shape != (len(clips),):
-        raise LabelError(f"labels must hold one integer per clip ({len(clips)}), got shape {arr.shape}")
-    return arr
+    return encode_labels(clips, labels)
 
 
 def make_sharded_dataset(

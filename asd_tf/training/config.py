@@ -24,7 +24,7 @@ from ..data.records import DATASETS
 from ..errors import ConfigError
 from .systems import SYSTEMS
 
-from asd_tf.data.labels import LABEL_SETS  # noqa: E402  (one definition, with the label sets themselves)
+from asd_tf.data.labels import LABEL_SETS  # the one definition, beside the label sets themselves
 
 
 def _setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, **rules: Any) -> Any:
