@@ -149,20 +149,19 @@ def _score_dcase_ae(run: Run, cfg, train_clips: Sequence, test_clips: Sequence,
 
 
 def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    from ..scoring.clip_statistics import clip_statistics, nearest_neighbour_scores
+    from ..scoring.backends import score_dataset
+    from ..scoring.clip_statistics import LogmelKNNBackend, clip_statistics
 
-    test_scores = np.full(len(test_clips), np.nan)
-    train_scores = np.full(len(train_clips), np.nan)
-    sections = sorted({(c.machine, c.section) for c in test_clips})
-    for machine, section in sections:
-        tr_idx = [i for i, c in enumerate(train_clips) if (c.machine, c.section) == (machine, section)]
-        te_idx = [i for i, c in enumerate(test_clips) if (c.machine, c.section) == (machine, section)]
-        if not tr_idx:
-            raise RunError(f"{machine} section {section}: no training clips to compare the test clips with")
-        ftr = np.stack([clip_statistics(train_clips[i].path, cfg.sample_rate) for i in tr_idx])
-        fte = np.stack([clip_statistics(test_clips[i].path, cfg.sample_rate) for i in te_idx])
-        test_scores[te_idx], train_scores[tr_idx] = nearest_neighbour_scores(ftr, fte)
-    return test_scores, train_scores
+    train_sections = {(c.machine, c.section) for c in train_clips}
+    for machine, section in sorted({(c.machine, c.section) for c in test_clips} - train_sections):
+        raise RunError(f"{machine} section {section}: no training clips to compare the test clips with")
+
+    def features(clips: Sequence) -> np.ndarray:  # [N, 256]
+        rows = [clip_statistics(c.path, cfg.sample_rate) for c in clips]
+        return np.stack(rows) if rows else np.zeros((0, 256))
+
+    # per section, like every backend (the driver's sections; training clips are all of scored sections)
+    return score_dataset(LogmelKNNBackend, features(train_clips), train_clips, features(test_clips), test_clips)
 
 
 def score_baseline_run(run: Run, train_clips: Sequence, test_clips: Sequence,

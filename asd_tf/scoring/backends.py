@@ -68,7 +68,7 @@ def group_by_section(records: Sequence[Any]) -> dict[tuple[str, str], np.ndarray
 
 
 def score_dataset(
-    backend_name: str,
+    backend_name: str | type[ScoringBackend],
     train_emb: np.ndarray,
     train_records: Sequence[Any],
     test_emb: np.ndarray,
@@ -79,7 +79,8 @@ def score_dataset(
 
     Args:
         backend_name: key of ``BACKENDS`` ("kmeans", "knn", "knn_smote", "density",
-            "class_posterior", "class_loss").
+            "class_posterior", "class_loss"), or a :class:`ScoringBackend` subclass
+            (e.g. the ``logmel_knn`` baseline's, which is not a backend of embedding runs).
         train_emb: ``[N_train, D]`` embeddings (head logits for class_posterior and class_loss)
             of ``train_records``.
         test_emb: ``[N_test, D]`` embeddings of ``test_records``.
@@ -93,7 +94,16 @@ def score_dataset(
         DatasetError: a test section has no training clips.
         ConfigError: bad backend name/options or mismatching array shapes.
     """
-    make_backend(backend_name, **options)  # validate name and options before any work
+    def new_backend() -> ScoringBackend:
+        if isinstance(backend_name, str):
+            return make_backend(backend_name, **options)
+        unknown = sorted(set(options) - backend_name.options())
+        if unknown:
+            raise ConfigError(f"scoring backend {backend_name.name!r}: unknown option(s) {unknown}; "
+                              f"allowed: {sorted(backend_name.options())}")
+        return backend_name(**options)
+
+    new_backend()  # validate name and options before any work
     train_emb = np.asarray(train_emb, dtype=np.float64)
     test_emb = np.asarray(test_emb, dtype=np.float64)
     if train_emb.shape[0] != len(train_records) or test_emb.shape[0] != len(test_records):
@@ -117,7 +127,7 @@ def score_dataset(
     test_scores = np.full((len(test_records),), np.nan, dtype=np.float64)
     train_scores = np.full((len(train_records),), np.nan, dtype=np.float64)
     for key, tr_idx in train_groups.items():
-        backend = make_backend(backend_name, **options)
+        backend = new_backend()
         backend.fit(train_emb[tr_idx], [train_records[i] for i in tr_idx])
         train_scores[tr_idx] = backend.score_train()
         te_idx = test_groups.get(key)

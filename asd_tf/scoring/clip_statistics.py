@@ -11,10 +11,12 @@ statistics.
 from __future__ import annotations
 
 import os
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import ConfigError, MetricError
+from .base import ScoringBackend
 
 
 def clip_statistics(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
@@ -56,3 +58,36 @@ def nearest_neighbour_scores(train_feats: np.ndarray, test_feats: np.ndarray) ->
     within = cdist(ftr, ftr)
     np.fill_diagonal(within, np.inf)
     return test_scores, within.min(axis=1)
+
+
+class LogmelKNNBackend(ScoringBackend):
+    """The ``logmel_knn`` baseline as a per-section backend: :func:`nearest_neighbour_scores` on clip statistics.
+
+    Inputs are :func:`clip_statistics` features ``[N, 256]`` of a section's clips
+    (no model); ``score_train`` gives the leave-one-out training scores.
+    """
+
+    name = "logmel_knn"
+    inputs = "clip_statistics"
+
+    def __init__(self) -> None:
+        self._train: np.ndarray | None = None
+
+    def fit(self, train_feats: np.ndarray, train_records: Sequence[Any]) -> "LogmelKNNBackend":
+        """Keep the section's training features ``[N_train, F]``."""
+        self._train = np.asarray(train_feats, dtype=np.float64)
+        return self
+
+    def _fitted(self, what: str) -> np.ndarray:
+        if self._train is None:
+            raise ConfigError(f"logmel_knn backend: {what}() called before fit()")
+        return self._train
+
+    def score(self, feats: np.ndarray, records: Sequence[Any]) -> np.ndarray:
+        """Distance ``[N]`` of each clip's standardised features to the nearest training clip."""
+        return nearest_neighbour_scores(self._fitted("score"), feats)[0]
+
+    def score_train(self) -> np.ndarray:
+        """Distance ``[N_train]`` of each training clip to the nearest *other* one (0 for a single clip)."""
+        train = self._fitted("score_train")
+        return nearest_neighbour_scores(train, np.zeros((0, train.shape[1])))[1]
