@@ -152,8 +152,9 @@ def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple
     from ..scoring.backends import score_dataset
     from ..scoring.clip_statistics import LogmelKNNBackend, clip_statistics
 
-    train_sections = {(c.machine, c.section) for c in train_clips}
-    for machine, section in sorted({(c.machine, c.section) for c in test_clips} - train_sections):
+    missing = sorted({(c.machine, c.section) for c in test_clips} - {(c.machine, c.section) for c in train_clips})
+    if missing:
+        machine, section = missing[0]
         raise RunError(f"{machine} section {section}: no training clips to compare the test clips with")
 
     def features(clips: Sequence) -> np.ndarray:  # [N, 256]
