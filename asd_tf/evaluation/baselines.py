@@ -114,9 +114,33 @@ def _moments(stats: dict[str, np.ndarray], domain: str, n_mels: int):
     return m
 
 
+def _mse(member: Member, tr: dict[str, np.ndarray], te: dict[str, np.ndarray],
+         n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    """``MSE`` scores ``(train, test)`` of one autoencoder's clips."""
+    return tr["mse"], te["mse"]
+
+
+def _mahala(member: Member, tr: dict[str, np.ndarray], te: dict[str, np.ndarray],
+            n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    """``MAHALA`` scores ``(train, test)``: covariances of the autoencoder's source and target training rows."""
+    from ..scoring.reconstruction import mahala_scores
+
+    source = _moments(tr, "source", n_mels)
+    if source.n < 2:
+        raise RunError(f"{member.directory}: MAHALA needs source-domain training clips of {member.scope[0]}")
+    target = _moments(tr, "target", n_mels)
+    # no target training clip (DCASE 2020): the target covariance is the source one, as the public code does
+    covs = [source.covariance(), target.covariance() if target.n >= 2 else source.covariance()]
+    return mahala_scores(tr["mean_error"], covs), mahala_scores(te["mean_error"], covs)
+
+
+#: Scoring name of a ``dcase_ae`` run -> scores from one autoencoder's reconstruction statistics.
+#: (Not per-section backends: MAHALA's covariances span the autoencoder's machine type.)
+AE_SCORES = {"ae_mse": _mse, "ae_mahala": _mahala}
+
+
 def _score_dcase_ae(run: Run, cfg, train_clips: Sequence, test_clips: Sequence,
                     backend: str) -> tuple[np.ndarray, np.ndarray]:
-    from ..scoring.reconstruction import mahala_scores
     from ..runs import ae_options
 
     options = ae_options(cfg)
@@ -130,18 +154,7 @@ def _score_dcase_ae(run: Run, cfg, train_clips: Sequence, test_clips: Sequence,
         model = member.load_model()
         tr = _cached_statistics(run, member, model, [train_clips[i] for i in tr_idx], cfg, options)
         te = _cached_statistics(run, member, model, [test_clips[i] for i in te_idx], cfg, options)
-        if backend == "ae_mse":
-            train_scores[tr_idx], test_scores[te_idx] = tr["mse"], te["mse"]
-            continue
-        n_mels = int(options["n_mels"])
-        source = _moments(tr, "source", n_mels)
-        if source.n < 2:
-            raise RunError(f"{member.directory}: MAHALA needs source-domain training clips of {member.scope[0]}")
-        target = _moments(tr, "target", n_mels)
-        # no target training clip (DCASE 2020): the target covariance is the source one, as the public code does
-        covs = [source.covariance(), target.covariance() if target.n >= 2 else source.covariance()]
-        train_scores[tr_idx] = mahala_scores(tr["mean_error"], covs)
-        test_scores[te_idx] = mahala_scores(te["mean_error"], covs)
+        train_scores[tr_idx], test_scores[te_idx] = AE_SCORES[backend](member, tr, te, int(options["n_mels"]))
     missing = [c for c, s in zip(test_clips, test_scores) if np.isnan(s)]
     if missing:
         raise RunError(f"{run.directory}: no autoencoder covers {missing[0].machine} (e.g. {missing[0].path})")
