@@ -205,18 +205,17 @@ def register_layers() -> None:
     """Import every module that registers serialisable layers a run's ``.keras`` files may hold.
 
     The registries know them all: each backbone's builder module (which imports its
-    feature and block layers), each loss class, and the loss-head wrapper
+    feature and block layers), each loss module, and the loss-head wrapper
     (:class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
     """
     import importlib
 
-    from .losses.registry import LOSSES, loss_class
+    from .losses.registry import LOSSES
     from .models.registry import BACKBONES
 
-    for target in BACKBONES.values():
-        importlib.import_module(target.split(":")[0])
-    for loss_name in LOSSES:
-        loss_class(loss_name)
+    for registry in (BACKBONES, LOSSES):
+        for name in registry:
+            registry[name]  # imports the entry's module (its layers register on import)
     importlib.import_module("asd_tf.losses.head")
 
 

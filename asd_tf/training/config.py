@@ -132,10 +132,7 @@ class TrainConfig:
         from ..losses.registry import FEATEX_PARAMS, loss_class
         from ..models.registry import BACKBONES
 
-        import importlib
-
-        module_name, func_name = BACKBONES[self.backbone].split(":")
-        builder = getattr(importlib.import_module(module_name), func_name)
+        builder = BACKBONES[self.backbone]
         # set by the training code itself, never by the user
         self.backbone_options = check_options(
             f"backbone {self.backbone!r} option", self.backbone_options, builder,
