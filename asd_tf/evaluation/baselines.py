@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import RunError
+from ..errors import DatasetError, RunError
 from ..io_utils import atomic_write
 from ..runs import Member, Run
 
@@ -158,7 +158,7 @@ def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple
         tr_idx = [i for i, c in enumerate(train_clips) if (c.machine, c.section) == (machine, section)]
         te_idx = [i for i, c in enumerate(test_clips) if (c.machine, c.section) == (machine, section)]
         if not tr_idx:
-            raise RunError(f"{machine} section {section}: no training clips to compare the test clips with")
+            raise DatasetError(f"{machine} section {section}: no training clips to compare the test clips with")
         ftr = np.stack([clip_statistics(train_clips[i].path, cfg.sample_rate) for i in tr_idx])
         fte = np.stack([clip_statistics(test_clips[i].path, cfg.sample_rate) for i in te_idx])
         test_scores[te_idx], train_scores[tr_idx] = nearest_neighbour_scores(ftr, fte)

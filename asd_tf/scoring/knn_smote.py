@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, NotFittedError
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_name, section_training_embeddings,
 )
@@ -72,7 +72,7 @@ class KNNSmoteBackend:
     def references(self) -> tuple[np.ndarray, np.ndarray]:
         """``(references [M, D], is_target [M])``: training clips, then the synthetic target points."""
         if self._emb is None:
-            raise ConfigError("knn_smote backend: used before fit()")
+            raise NotFittedError("knn_smote backend: used before fit()")
         refs = np.concatenate([self._emb, self.synthetic], axis=0)
         flags = np.concatenate([self._is_target, np.ones(self.synthetic.shape[0], dtype=bool)])
         return refs, flags
