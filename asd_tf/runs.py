@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, RunError
+from .settings import SYSTEMS, TrainConfig
 
 MODEL_FILE = "model.keras"
 HEAD_FILE = "head.keras"
@@ -233,9 +234,7 @@ class Run:
         return cls(directory)
 
     @property
-    def config(self):
-        from .training.config import TrainConfig  # the settings schema that config.yaml holds
-
+    def config(self) -> TrainConfig:
         return TrainConfig.load(self.directory / CONFIG_FILE)
 
     @property
@@ -273,7 +272,7 @@ class Run:
 # the scoring names of each, read by training (to check --backend before
 # training), evaluation and the comparison runner.
 
-SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
+# SYSTEMS (the choices of the ``system`` setting) is defined with the settings schema, asd_tf.settings.
 
 #: Scoring names of the baseline systems (the first is the default).
 SYSTEM_BACKENDS: dict[str, tuple[str, ...]] = {

@@ -120,7 +120,7 @@ def test_a_registered_loss_and_backbone_train_by_name(tmp_path, monkeypatch) -> 
     from asd_tf.losses.registry import LOSSES, build_loss
     from asd_tf.models.registry import BACKBONES
     from asd_tf.runs import register_layers
-    from asd_tf.training.config import TrainConfig
+    from asd_tf.settings import TrainConfig
     from asd_tf.training.run import build_embedding_model
     from asd_tf.training.trainer import ASDTrainer
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import runs
-from .config import TrainConfig
+from ..settings import TrainConfig
 
 member_dir = runs.ensemble_member_dir  # member 0 is the run directory itself
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConfigError, DatasetError, RunError
 from ..io_utils import atomic_write_json
 from .. import runs
-from .config import IDENTITY_KEYS, TrainConfig
+from ..settings import IDENTITY_KEYS, TrainConfig
 
 
 SKIPPED_FILE = runs.SKIPPED_FILE

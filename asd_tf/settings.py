@@ -1,5 +1,9 @@
 """Training configuration: one dataclass, resolved from defaults, YAML and the command line.
 
+:class:`TrainConfig` is also the schema of a run's ``config.yaml``, so it lives below
+``asd_tf.runs`` (which reads it for evaluation, explain and the comparison runner) and
+below ``asd_tf.training`` (which writes it); it was ``asd_tf/training/config.py``.
+
 Defaults follow the paper (Wilkinghoff & Kurth, Sec. IV-B): sub-cluster AdaCos
 with 16 sub-clusters, ``attribute`` labels, batch 64, Adam, 10 epochs, mixup
 with lambda ~ U(0, 1) on every batch, the first 10 s of each clip.
@@ -20,9 +24,11 @@ from typing import Any
 
 import yaml
 
-from ..data.records import DATASETS
-from ..errors import ConfigError
-from .systems import SYSTEMS
+from .data.records import DATASETS
+from .errors import ConfigError
+
+#: Systems a run may hold (``system`` in config.yaml); what scores each is in :mod:`asd_tf.runs`.
+SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
 
 LABEL_SETS = ("none", "machine", "section", "attribute", "individual")
 
@@ -128,9 +134,9 @@ class TrainConfig:
                               "(an ensemble of seeds means nothing for it); use members: 1")
         if not embedding:
             return self
-        from ..losses.featex import build_featex
-        from ..losses.registry import FEATEX_PARAMS, loss_class
-        from ..models.registry import BACKBONES
+        from .losses.featex import build_featex
+        from .losses.registry import FEATEX_PARAMS, loss_class
+        from .models.registry import BACKBONES
 
         builder = BACKBONES[self.backbone]
         # set by the training code itself, never by the user
@@ -169,7 +175,7 @@ class TrainConfig:
         return cls(**{k: check_value(k, v, hints[k]) for k, v in values.items()})
 
     def save(self, path: str | Path) -> None:
-        from ..io_utils import atomic_write_text
+        from .io_utils import atomic_write_text
 
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
@@ -307,11 +313,11 @@ def check_value(key: str, value: Any, hint: Any) -> Any:
 
 def _choices(spec: Any) -> tuple[str, ...]:
     if spec == "losses":
-        from ..losses.registry import LOSSES
+        from .losses.registry import LOSSES
 
         return tuple(LOSSES)
     if spec == "backbones":
-        from ..models.registry import BACKBONES
+        from .models.registry import BACKBONES
 
         return tuple(BACKBONES)
     return tuple(spec)
