@@ -206,18 +206,16 @@ def register_layers() -> None:
     """Import every module that registers serialisable layers a run's ``.keras`` files may hold.
 
     The registries know them all: each backbone's builder module (which imports its
-    feature and block layers), each loss module, and the loss-head wrapper
-    (:class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
+    feature and block layers), each loss module, and the layers around a loss
+    (``losses.registry.WRAPPERS``: FeatEx and the loss-head wrapper
+    :class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
     """
-    import importlib
-
-    from .losses.registry import LOSSES
+    from .losses.registry import LOSSES, WRAPPERS
     from .models.registry import BACKBONES
 
-    for registry in (BACKBONES, LOSSES):
+    for registry in (BACKBONES, LOSSES, WRAPPERS):
         for name in registry:
             registry[name]  # imports the entry's module (its layers register on import)
-    importlib.import_module("asd_tf.losses.head")
 
 
 @dataclass

@@ -25,6 +25,12 @@ LOSSES = Registry("loss", {
     "adaproj": "asd_tf.losses.adaproj:AdaProjLoss",
 })
 
+#: Layers around a loss that a run's ``head.keras`` holds too (imported by ``runs.register_layers``).
+WRAPPERS = Registry("loss wrapper", {
+    "featex": "asd_tf.losses.featex:FeatExLoss",
+    "head": "asd_tf.losses.head:LossHead",
+})
+
 #: Keras layer arguments every loss layer accepts besides its own.
 LAYER_ARGUMENTS = ("name", "dtype", "trainable")
 
