@@ -96,7 +96,8 @@ class TrainConfig:
     system: str = _setting("embedding", choices=SYSTEMS,  # training.systems
                            help="embedding (default): the embedding model + loss; dcase_ae: the official DCASE "
                                 "autoencoder baseline; logmel_knn: log-mel statistics nearest neighbour (no training)")
-    # Label/domain variants (DESIGN section 8). false: no domain in class names, target clips get no class target
+    # Label/domain variants (docs/design.md, "Later methods").
+    # false: no domain in class names, target clips get no class target
     domain_in_label: bool = _setting(True, flag="--no-domain-in-label",
                                      help="leave the domain out of the class label; target training clips get no "
                                           "class gradient (they stay scoring references)")

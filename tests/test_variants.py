@@ -1,4 +1,7 @@
-"""Label and domain variants (DESIGN section 8): label tables, class weights, weighted mixup pairs, training."""
+"""Label and domain variants (docs/design.md, "Later methods").
+
+Label tables, class weights, weighted mixup pairs, training.
+"""
 
 from __future__ import annotations
 

@@ -14,9 +14,8 @@ applies the guarded update:
   already makes the posterior a hard argmax (a cosine gap of 0.02 gives a
   logit gap of 20, i.e. a factor e^-20), so larger values change nothing
   but push ``s*cos`` towards float32 overflow;
-* the first time the guard acts a message is printed once (``tf.print``
-  guarded by the counter weight ``scale_guard_count``, which also lets the
-  trainer check how often it acted).
+* every time the guard acts it adds one to the counter weight ``scale_guard_count``
+  (nothing is printed in the graph); :meth:`check_scale_guard` warns once from Python.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Per section (one backend object is fitted per (machine, section)):
    ``1 - cos(x, c)`` over all centres (higher = more anomalous).
 
 Option ``fit="all"`` reproduces the authors' public code, which fits k-means on
-the training embeddings of *both* domains of the section (DESIGN.md sec. 2,
+the training embeddings of *both* domains of the section (docs/design.md, "The reference system",
 ``kmeans_fit=all``); that code also keeps the target training embeddings as
 extra centres, so ``target_centres=True`` is kept there too (switch it off with
 ``target_centres=False``).

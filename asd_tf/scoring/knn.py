@@ -1,9 +1,9 @@
-"""k-nearest-neighbour scoring backend, per domain (DESIGN.md sec. 8, ``knn``).
+"""k-nearest-neighbour scoring backend, per domain (docs/design.md, "Later methods", ``knn``).
 
 Per section: the anomaly score of a clip is the *mean* cosine distance
 (``1 - cos``) to its ``k`` nearest training embeddings, taken separately among
 the section's source and target training clips; the score is the smaller of
-the two (``per_domain=True``, the default; DESIGN.md sec. 8: "score =
+the two (``per_domain=True``, the default; docs/design.md, "Later methods": "score =
 min(distance to nearest source training clip, distance to nearest target
 training clip)").  ``per_domain=False`` pools both domains (the mean over the
 ``k`` nearest clips of either domain).  With the default ``k = 1`` both give
@@ -73,7 +73,7 @@ def domain_knn(dist: np.ndarray, ref_is_target: np.ndarray, k: int, per_domain: 
 
 
 class KNNBackend:
-    """Mean cosine distance to the ``k`` nearest training embeddings, per domain (DESIGN.md sec. 8).
+    """Mean cosine distance to the ``k`` nearest training embeddings, per domain (docs/design.md, "Later methods").
 
     Args:
         k: number of neighbours (default 1).

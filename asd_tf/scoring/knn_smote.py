@@ -1,4 +1,4 @@
-"""kNN + SMOTE scoring backend (DESIGN.md sec. 8, ``knn_smote``).
+"""kNN + SMOTE scoring backend (docs/design.md, "Later methods", ``knn_smote``).
 
 Per section: the target training embeddings are oversampled with SMOTE
 (imbalanced-learn, ``sampling_strategy=0.2`` x the source count,
