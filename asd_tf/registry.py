@@ -127,7 +127,7 @@ class Registry(MutableMapping):
     # -- signatures --------------------------------------------------------------------------
 
     def parameters(self, name: str) -> set[str]:
-        """Named parameters of the factory (a class's ``__init__`` or the function), without ``self``/``*args``/``**kwargs``."""
+        """Named parameters of the factory (a class's ``__init__`` or the function), not self, *args, **kwargs."""
         return {p.name for p in self._signature(name).parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 

@@ -31,7 +31,8 @@ def test_stft_matches_numpy_reference():
 
 
 def test_stft_reference_size_shape_and_values():
-    # 10 s at 16 kHz with a 1024 window / 512 hop and no padding -> 311 x 513 (docs/design.md, "The reference system").
+    # 10 s at 16 kHz with a 1024 window / 512 hop and no padding -> 311 x 513
+    # (docs/design.md, "The reference system").
     x = np.sin(2 * np.pi * 1000 * np.arange(160000) / 16000).astype(np.float32)[None]
     layer = STFTMagnitude()
     got = np.asarray(layer(x))
