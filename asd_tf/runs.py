@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, RunError
+from .settings import SYSTEMS, TrainConfig
 
 MODEL_FILE = "model.keras"
 HEAD_FILE = "head.keras"
@@ -215,19 +216,16 @@ def register_layers() -> None:
     """Import every module that registers serialisable layers a run's ``.keras`` files may hold.
 
     The registries know them all: each backbone's builder module (which imports its
-    feature and block layers), each loss class, and the loss-head wrapper
-    (:class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
+    feature and block layers), each loss module, and the layers around a loss
+    (``losses.registry.WRAPPERS``: FeatEx and the loss-head wrapper
+    :class:`asd_tf.losses.head.LossHead`). A missing module is an error, not skipped.
     """
-    import importlib
-
-    from .losses.registry import LOSSES, loss_class
+    from .losses.registry import LOSSES, WRAPPERS
     from .models.registry import BACKBONES
 
-    for target in BACKBONES.values():
-        importlib.import_module(target.split(":")[0])
-    for loss_name in LOSSES:
-        loss_class(loss_name)
-    importlib.import_module("asd_tf.losses.head")
+    for registry in (BACKBONES, LOSSES, WRAPPERS):
+        for name in registry:
+            registry[name]  # imports the entry's module (its layers register on import)
 
 
 @dataclass
@@ -244,9 +242,7 @@ class Run:
         return cls(directory)
 
     @property
-    def config(self):
-        from .training.config import TrainConfig  # the settings schema that config.yaml holds
-
+    def config(self) -> TrainConfig:
         return TrainConfig.load(self.directory / CONFIG_FILE)
 
     @property
@@ -284,7 +280,7 @@ class Run:
 # the scoring names of each, read by training (to check --backend before
 # training), evaluation and the comparison runner.
 
-SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
+# SYSTEMS (the choices of the ``system`` setting) is defined with the settings schema, asd_tf.settings.
 
 #: Scoring names of the baseline systems (the first is the default).
 SYSTEM_BACKENDS: dict[str, tuple[str, ...]] = {

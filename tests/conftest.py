@@ -64,7 +64,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 def train_tiny_run(data: Path, out: Path, **overrides):
     """Train a tiny reference model (1 s input, narrow layers) on ``data`` into ``out``."""
-    from asd_tf.training.config import TrainConfig
+    from asd_tf.settings import TrainConfig
     from asd_tf.training.run import train
 
     values = dict(

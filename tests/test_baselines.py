@@ -246,7 +246,7 @@ def test_nearest_neighbour_scores_hand_case():
 
 
 def test_system_settings_are_checked():
-    from asd_tf.training.config import TrainConfig
+    from asd_tf.settings import TrainConfig
     from asd_tf.training.systems import apply_system_defaults, check_backends
 
     with pytest.raises(ConfigError, match="unknown system"):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from asd_tf import commands
+from asd_tf.registry import Registry
 from asd_tf.data.check import ERROR, WARNING, check_dataset, format_report, read_header, wav_truncation
 from asd_tf.errors import DatasetError
 
@@ -24,7 +25,7 @@ SR = 16000
 
 @pytest.fixture
 def run_cli(monkeypatch):
-    monkeypatch.setattr(commands, "COMMANDS", {"check-data": "asd_tf.commands.check_data"})
+    monkeypatch.setattr(commands, "COMMANDS", Registry("command", {"check-data": "asd_tf.commands.check_data"}))
     return commands.main
 
 

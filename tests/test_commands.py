@@ -36,7 +36,7 @@ def _train_parser():
 
 
 def test_train_flags_cover_every_setting_but_the_internal_ones():
-    from asd_tf.training.config import TrainConfig
+    from asd_tf.settings import TrainConfig
 
     flags = {s.field: s.flag for s in train_setting_flags()}
     internal = {"sample_rate", "optimizer", "weight_decay_optimizer", "lr_schedule", "verbose"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from asd_tf import commands
+from asd_tf.registry import Registry
 from asd_tf.data.index import load_ground_truth, read_ground_truth, scan_dataset
 from asd_tf.errors import LabelError
 
@@ -145,7 +146,7 @@ def test_renamed_test_folder_uses_ground_truth_attributes(tmp_path: Path) -> Non
 
 
 def test_index_cli_exits_2_naming_the_files(eval_set, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
+    monkeypatch.setattr(commands, "COMMANDS", Registry("command", {"index": "asd_tf.commands.index"}))
     root, gt = eval_set
     (root / "fan/test/section_00_0002.wav").unlink()
     assert commands.main(["index", str(root), "--ground-truth", str(gt)]) == 2

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from asd_tf import commands
+from asd_tf.registry import Registry
 from asd_tf.data.index import load_ground_truth, scan_dataset
 from asd_tf.errors import ConfigError, DatasetError, FileNameError, LabelError
 
@@ -179,7 +180,7 @@ def test_cli_table_counts(real_data_dir: Path, capsys, index_only_cli) -> None:
 @pytest.fixture
 def index_only_cli(monkeypatch):
     """commands.main with only the ``index`` command registered (other commands belong to other modules)."""
-    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
+    monkeypatch.setattr(commands, "COMMANDS", Registry("command", {"index": "asd_tf.commands.index"}))
     return commands.main
 
 

@@ -180,8 +180,9 @@ def test_supplemental_folder_is_listed_not_indexed(tmp_path: Path) -> None:
 
 def test_index_cli_reports_supplemental(tmp_path: Path, capsys, monkeypatch) -> None:
     from asd_tf import commands
+    from asd_tf.registry import Registry
 
-    monkeypatch.setattr(commands, "COMMANDS", {"index": "asd_tf.commands.index"})
+    monkeypatch.setattr(commands, "COMMANDS", Registry("command", {"index": "asd_tf.commands.index"}))
     root = tmp_path / "d"
     touch(root / "fan/train/section_00_source_train_normal_0000_m-n_W.wav")
     for i in range(3):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import librosa
 import numpy as np
 import pytest
@@ -81,17 +79,11 @@ def test_frames_for_ten_seconds():
     assert tuple(layer.compute_output_shape((None, 160000))) == (None, 313, 128)
 
 
-def test_config_is_constructor_args_and_round_trips():
-    layer = LogMelSpectrogram(n_fft=512, hop_length=128, n_mels=32, power=1.0, mel_scale="slaney",
-                              mel_norm="slaney", log="natural", name="lm")
-    config = layer.get_config()
-    params = set(inspect.signature(LogMelSpectrogram.__init__).parameters) - {"self", "kwargs"}
-    assert params <= set(config)
-    assert set(config) - params <= {"name", "trainable", "dtype"}
-    clone = LogMelSpectrogram.from_config(config)
-    y = _signal(4000)[None]
-    np.testing.assert_array_equal(layer(y).numpy(), clone(y).numpy())
-    assert layer.count_params() == 0  # the filter bank is a constant, not a weight
+def test_filter_bank_is_a_constant_not_a_weight():
+    # (config and .keras round trip: tests/test_serialization.py)
+    layer = LogMelSpectrogram(n_fft=512, hop_length=128, n_mels=32)
+    layer(_signal(4000)[None])
+    assert layer.count_params() == 0
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def _by_clip(clips, scores) -> dict[str, float]:
 
 def test_members_setting_is_checked():
     from asd_tf.errors import ConfigError
-    from asd_tf.training.config import IDENTITY_KEYS, TrainConfig
+    from asd_tf.settings import IDENTITY_KEYS, TrainConfig
 
     assert TrainConfig().members == 1  # default: one model, as before
     with pytest.raises(ConfigError, match="members: must be >= 1, got 0"):
@@ -47,7 +47,7 @@ def test_members_train_seeds_ensemble_scores_and_rerun(tiny_data, tmp_path, monk
     from asd_tf.data.index import scan_dataset
     from asd_tf.evaluation.run import score_run
     from asd_tf.training import run as run_module
-    from asd_tf.training.config import TrainConfig
+    from asd_tf.settings import TrainConfig
 
     settings = tmp_path / "tiny.yaml"
     TrainConfig(data=str(tiny_data), epochs=1, batch_size=16, num_samples=TINY_SAMPLES,

@@ -22,7 +22,7 @@ SHORT = 8000  # 0.5 s: 14 STFT frames, 4000 spectrum bins
 
 
 def _expected_parameters(n_bins, frames, bins, stage_channels, filters, dense_units, branch_dim, branches):
-    """Parameter count of the architecture in DESIGN.md section 2, computed by hand (no biases).
+    """Parameter count of the architecture in docs/design.md, "The reference system", computed by hand (no biases).
 
     BatchNorm holds 4 numbers per channel (gamma, beta, moving mean, moving variance).
     """

@@ -132,7 +132,7 @@ def test_knn_smote_matches_imblearn_and_sklearn():
 
 
 def test_knn_smote_design_count_and_interpolation():
-    # DESIGN.md sec. 8: 990 source + 10 target -> 198 target points (188 synthetic) on target segments
+    # docs/design.md, "Later methods": 990 source + 10 target -> 198 target points (188 synthetic) on target segments
     rng = np.random.default_rng(2)
     src = rng.standard_normal((990, 4))
     tgt = unit(rng.standard_normal((10, 4)))

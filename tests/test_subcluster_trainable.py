@@ -1,4 +1,7 @@
-"""Sub-cluster AdaCos with trainable centres and the scale fixed at s_0 (DESIGN Sec. 8) against NumPy."""
+"""Sub-cluster AdaCos with trainable centres and the scale fixed at s_0, against NumPy.
+
+docs/design.md, "Later methods".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Label and domain variants (DESIGN section 8): label tables, class weights, weighted mixup pairs, training."""
+"""Label and domain variants (docs/design.md, "Later methods").
+
+Label tables, class weights, weighted mixup pairs, training.
+"""
 
 from __future__ import annotations
 
@@ -156,7 +159,7 @@ def test_random_crop_offsets_come_from_the_mixup_stream():
 
 
 def test_variant_settings_are_checked():
-    from asd_tf.training.config import IDENTITY_KEYS, TrainConfig
+    from asd_tf.settings import IDENTITY_KEYS, TrainConfig
 
     with pytest.raises(ConfigError, match="class_weights"):
         TrainConfig(class_weights="inverse").validate()

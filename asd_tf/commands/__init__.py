@@ -18,14 +18,14 @@ processes, which it must do before TensorFlow runs).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Sequence
 
 from ..errors import ASDError
+from ..registry import Registry
 
-# command name -> module providing ``register(subparsers)``
-COMMANDS: dict[str, str] = {
+#: Command name -> module providing ``register(subparsers)`` (imported when the parser is built).
+COMMANDS = Registry("command", {
     "synth": "asd_tf.commands.synth",
     "index": "asd_tf.commands.index",
     "check-data": "asd_tf.commands.check_data",
@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "asd_tf.commands.evaluate",
     "describe": "asd_tf.commands.describe",
     "compare": "asd_tf.commands.compare",
-}
+})
 
 
 # commands whose first act is to run TensorFlow (train starts it itself, after data generation)
@@ -46,9 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module_name in COMMANDS.values():
-        module = importlib.import_module(module_name)
-        module.register(sub)
+    for name in COMMANDS:
+        COMMANDS[name].register(sub)
     return parser
 
 

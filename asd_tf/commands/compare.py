@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _parse_settings(items: Sequence[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` items as TrainConfig settings (YAML values); the runner's own keys refused."""
-    from ..training.config import TrainConfig
+    from ..settings import TrainConfig
     from .options import parse_key_value
 
     known = set(TrainConfig.__dataclass_fields__)

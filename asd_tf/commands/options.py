@@ -1,7 +1,7 @@
 """Command-line options shared by the commands: ``KEY=VALUE`` parsing and the training flags.
 
 The training flags of ``asd-tf train`` are generated from the fields of
-:class:`asd_tf.training.config.TrainConfig`: each field's type hint gives the
+:class:`asd_tf.settings.TrainConfig`: each field's type hint gives the
 flag's type, its ``_setting`` metadata (``help``, ``metavar``, ``flag``,
 ``choices``, ``flag_choices``) the rest, so a new setting is one field, not a
 field plus a flag kept by hand.
@@ -61,7 +61,7 @@ def _base_type(hint: Any) -> Any:
 
 def train_setting_flags() -> Iterator[SettingFlag]:
     """The flags of :class:`TrainConfig`'s fields in field order (fields with ``flag=False`` have none)."""
-    from ..training.config import TrainConfig
+    from ..settings import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):

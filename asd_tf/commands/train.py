@@ -40,7 +40,7 @@ def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
     settings minus the table metadata, and its ``backends``; any other YAML is a saved
     ``TrainConfig`` (backends ``None``). No file: ``({}, None)``.
     """
-    from ..training.config import TrainConfig, read_yaml
+    from ..settings import TrainConfig, read_yaml
 
     if not path:
         return {}, None
@@ -55,7 +55,7 @@ def _config_file(path: str | None) -> tuple[dict[str, Any], list[str] | None]:
 
 def config_from_args(args: argparse.Namespace, file_values: dict[str, Any] | None = None):
     """The TrainConfig of the command line: ``--config`` file values (or ``file_values``), then flags."""
-    from ..training.config import TrainConfig
+    from ..settings import TrainConfig
 
     values = train_values_from_args(args, _config_file(args.config)[0] if file_values is None else file_values)
     if args.quiet:

@@ -21,7 +21,7 @@ An experiment YAML is a flat mapping. Keys of its own:
   next to ours for reference.
 * ``description``: free text.
 
-Every other key is a :class:`~asd_tf.training.config.TrainConfig` setting
+Every other key is a :class:`~asd_tf.settings.TrainConfig` setting
 (``loss``, ``labels``, ``loss_params``, ``backbone``, ``epochs`` ...); ``data``
 and ``out`` are refused because the runner chooses them.
 """
@@ -83,7 +83,7 @@ def _check_year(dataset: Any, where: str) -> str:
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
     """Read and validate one experiment YAML (TrainConfig settings checked by TrainConfig itself)."""
-    from ..training.config import TrainConfig
+    from ..settings import TrainConfig
 
     path = Path(path)
     try:

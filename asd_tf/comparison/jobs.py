@@ -79,7 +79,7 @@ def run_job(job: Job, progress: bool = False) -> None:
     import keras
 
     from ..evaluation.run import evaluate_run
-    from ..training.config import TrainConfig
+    from ..settings import TrainConfig
     from ..training.run import train
 
     try:

@@ -1,4 +1,4 @@
-"""Read one clip as a fixed-length mono waveform at 16 kHz (DESIGN.md sections 1-2).
+"""Read one clip as a fixed-length mono waveform at 16 kHz (docs/design.md, "Data layouts" and "The reference system").
 
 The reference system uses the first 10 s of each clip (160000 samples at
 16 kHz; paper Sec. IV-B). :func:`load_audio` decodes with soundfile, averages

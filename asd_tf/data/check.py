@@ -50,7 +50,7 @@ from .records import ClipRecord
 
 ERROR = "error"
 WARNING = "warning"
-EXPECTED_RATE = 16000          # every official DCASE Task 2 set (DESIGN.md section 1)
+EXPECTED_RATE = 16000          # every official DCASE Task 2 set (docs/design.md, "Data layouts")
 DURATION_TOLERANCE_S = 0.5     # beyond this a clip is cropped/padded differently from its machine's others
 MIN_DURATION_S = 1.0
 SIDECAR_SUFFIX = ".anomaly.csv"  # synthetic anomaly boxes beside the clips

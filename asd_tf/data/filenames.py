@@ -1,4 +1,4 @@
-"""Parse DCASE Task 2 clip file names into their fields (DESIGN.md sections 1 and 8).
+"""Parse DCASE Task 2 clip file names into their fields (docs/design.md, "Data layouts" and "Later methods").
 
 Two naming families exist:
 

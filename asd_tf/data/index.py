@@ -1,4 +1,6 @@
-"""Index a DCASE Task 2 dataset folder into :class:`ClipRecord` objects (DESIGN.md sections 1 and 8).
+"""Index a DCASE Task 2 dataset folder into :class:`ClipRecord` objects.
+
+docs/design.md, "Data layouts" and "Later methods".
 
 Layout
 ------
@@ -87,7 +89,8 @@ GT_ATTRIBUTES_DIR = "ground_truth_attributes"
 GT_DIRS = (GT_LABEL_DIR, GT_DOMAIN_DIR, GT_ATTRIBUTES_DIR)
 SUPPLEMENTAL_DIR = "supplemental"
 
-# Machine types of one year's evaluation set only (DESIGN.md sections 1 and 8): they name the year.
+# Machine types of one year's evaluation set only: they name the year
+# (docs/design.md, "Data layouts" and "Later methods").
 _YEAR_MACHINES: dict[str, frozenset[str]] = {
     "dcase2023": frozenset({"ToyDrone", "ToyNscale", "ToyTank", "Vacuum", "bandsaw", "grinder", "shaker"}),
     "dcase2024": frozenset({"3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",

@@ -1,4 +1,4 @@
-"""Auxiliary-task label sets: which class each training clip belongs to (DESIGN.md section 1).
+"""Auxiliary-task label sets: which class each training clip belongs to (docs/design.md, "Data layouts").
 
 The reference system learns embeddings by classifying clips into auxiliary
 classes built from file-name metadata (paper Sec. IV-B):
@@ -81,7 +81,7 @@ class LabelSet:
 
     name: str
     names: list[str]
-    #: False: the domain is left out of ``attribute`` class names (DESIGN section 8).
+    #: False: the domain is left out of ``attribute`` class names (docs/design.md, "Later methods").
     domain_in_label: bool = True
     _ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -181,7 +181,7 @@ NO_CLASS = -1
 def training_class_ids(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.ndarray:
     """Class ids of training ``clips``; with ``domain_in_label=False`` target clips get :data:`NO_CLASS`.
 
-    Label/domain variant of DESIGN section 8: target-domain training clips carry an
+    Label/domain variant of docs/design.md, "Later methods": target-domain training clips carry an
     all-zero label (no class gradient); they stay scoring references.
     """
     ids = label_set.encode(clips)
@@ -192,7 +192,7 @@ def training_class_ids(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.n
 
 
 def source_count_weights(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.ndarray:
-    """Class weights from source counts within the machine type (DESIGN section 8), float64 ``[C]``.
+    """Class weights from source counts within the machine type (docs/design.md, "Later methods"), float64 ``[C]``.
 
     Class ``c`` of machine type ``m`` gets ``r_c = S_m - s_c``: the number of source
     training clips of ``m`` outside ``c`` (``S_m`` source clips of ``m``, ``s_c`` of them

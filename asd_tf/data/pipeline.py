@@ -2,8 +2,8 @@
 
 Memory does not grow with the dataset: the dataset is built from file paths
 and audio is decoded clip by clip in parallel worker threads (the public
-reference code loads all audio into memory, 27 GB for DCASE 2022; DESIGN.md
-section 2, "known traps").
+reference code loads all audio into memory, 27 GB for DCASE 2022; docs/design.md,
+"The reference system").
 
 Decoding
 --------

@@ -2,7 +2,7 @@
 
 A :class:`ClipRecord` is what every later stage (label sets, input pipeline,
 scoring, evaluation) works on. It is built by :func:`asd_tf.data.index.scan_dataset`
-from the official folder layout (DESIGN.md section 1).
+from the official folder layout (docs/design.md, "Data layouts").
 
 Allowed values
 --------------

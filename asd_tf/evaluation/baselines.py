@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import RunError
+from ..errors import DatasetError, RunError
 from ..io_utils import atomic_write
 from ..runs import Member, Run
 
@@ -168,7 +168,7 @@ def _score_logmel_knn(cfg, train_clips: Sequence, test_clips: Sequence) -> tuple
     missing = sorted({(c.machine, c.section) for c in test_clips} - {(c.machine, c.section) for c in train_clips})
     if missing:
         machine, section = missing[0]
-        raise RunError(f"{machine} section {section}: no training clips to compare the test clips with")
+        raise DatasetError(f"{machine} section {section}: no training clips to compare the test clips with")
 
     def features(clips: Sequence) -> np.ndarray:  # [N, 256]
         rows = [clip_statistics(c.path, cfg.sample_rate) for c in clips]

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, MetricError
+from asd_tf.errors import ConfigError, DatasetError, MetricError
 from asd_tf.evaluation import metrics as M
 from asd_tf.evaluation.submission import gamma_threshold
 from asd_tf.io_utils import atomic_write_json, atomic_write_text
@@ -86,7 +86,7 @@ def evaluate_scores(
     thresholds: dict[tuple[str, str], float] = {}
     for key in test_groups:
         if key not in train_groups:
-            raise ConfigError(f"evaluate_scores: no training scores for {key[0]}/section {key[1]}")
+            raise DatasetError(f"evaluate_scores: no training scores for {key[0]}/section {key[1]}")
         thresholds[key] = gamma_threshold(train_scores[train_groups[key]], q)
 
     results: dict[str, Any] = {

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, DatasetError
 from asd_tf.io_utils import atomic_write_text
 
 
@@ -175,7 +175,7 @@ def write_submissions(
         if key not in thresholds:
             tr = train_by.get((machine, section))
             if not tr:
-                raise ConfigError(f"write_submissions: no training scores for {machine}/section {section}")
+                raise DatasetError(f"write_submissions: no training scores for {machine}/section {section}")
             thresholds[key] = fit(train_scores[tr], q)
         s = test_scores[idx]
         write_submission(

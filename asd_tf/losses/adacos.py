@@ -44,7 +44,7 @@ class AdaCosLoss(AdaptiveScaleMixin, AngularLossLayer):
         max_scale: upper bound of the scale (guard, see :mod:`.adaptive_scale`).
         dynamic_scale: adapt the scale at each training step (the paper). False
             keeps ``s_0`` for the whole training, as with trainable centres in
-            one public toolkit's best sub-cluster AdaCos row (DESIGN Sec. 8).
+            one public toolkit's best sub-cluster AdaCos row (docs/design.md, "Later methods").
 
     Call arguments:
         embeddings: ``[B, D]``; y1, y2: ``[B]`` int; lam: ``[B]`` float;

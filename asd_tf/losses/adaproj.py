@@ -49,7 +49,7 @@ def glorot_subspace_vectors(num_classes: int, subspace_dim: int, dim: int, seed:
 
 @keras.saving.register_keras_serializable(package="asd_tf")
 class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
-    """Adaptively scaled angular loss to class subspaces (AdaProj, DESIGN Sec. 8).
+    """Adaptively scaled angular loss to class subspaces (AdaProj, docs/design.md, "Later methods").
 
     Each class c owns m vectors ``w_{c,1..m}`` (fixed by default, Glorot init,
     normalised at every pass, not orthogonalised). For the normalised embedding
@@ -72,7 +72,7 @@ class AdaProjLoss(AdaptiveScaleMixin, AngularLossLayer):
     over the global batch (:mod:`asd_tf.collectives`; every replica holds the same
     scale), guarded like the other adaptive scales (:mod:`.adaptive_scale`).
     (The author's code also adds ``exp(0)`` for each entry with target exactly 1
-    to B_avg; DESIGN Sec. 8 and AdaCos Eq. 8 sum non-target classes only, as here.) The
+    to B_avg; docs/design.md, "Later methods" and AdaCos Eq. 8 sum non-target classes only, as here.) The
     loss of step t uses ``s^(t)``; the scale is a constant for the gradient.
     Evaluation calls (``training=False``) use the stored scale and change nothing.
     Scoring does not use the projections (k-means on the embeddings as before).

@@ -1,6 +1,6 @@
 """FeatEx: self-supervised feature exchange between the two branch embeddings (Wilkinghoff, ICASSP 2024).
 
-A training option wrapped around any loss layer (DESIGN Sec. 8): the main head
+A training option wrapped around any loss layer (docs/design.md, "Later methods"): the main head
 sees the unexchanged embedding as before; a second head with 3C classes learns
 whether, and between which clips, the branch embeddings were exchanged. Scoring
 uses the main head only (its ``logits``, ``class_loss``, ``compactness``, ``scale``).
@@ -49,7 +49,7 @@ def featex_targets(targets, keep):
 
 @keras.saving.register_keras_serializable(package="asd_tf")
 class FeatExLoss(keras.layers.Layer):
-    """Main loss + ``weight`` x FeatEx loss (DESIGN Sec. 8; Wilkinghoff, ICASSP 2024).
+    """Main loss + ``weight`` x FeatEx loss (docs/design.md, "Later methods"; Wilkinghoff, ICASSP 2024).
 
     Training call: the main head's loss on the unexchanged embedding (with its
     own mixup handling) plus ``weight`` times the FeatEx head's loss: with
@@ -182,7 +182,7 @@ def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any
 
     The FeatEx head is loss ``head`` (default: ``loss_name`` when it is one of
     :data:`FEATEX_HEADS`, else ``subcluster_adacos``) with 3C classes, the
-    main head's parameters that it accepts, trainable centres (DESIGN Sec. 8)
+    main head's parameters that it accepts, trainable centres (docs/design.md, "Later methods")
     and centres seeded with ``seed + 1``.
     """
     from .registry import loss_class

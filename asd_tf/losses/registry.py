@@ -1,14 +1,15 @@
-"""Loss registry: ``--loss NAME`` -> loss layer (DESIGN Sec. 3)."""
+"""Loss registry: ``--loss NAME`` -> loss layer (docs/design.md, "Losses")."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from typing import Any
 
 from ..errors import ConfigError
+from ..registry import Registry
 
-_LOSS_CLASSES: dict[str, str] = {
+#: Names accepted by :func:`build_loss` -> loss layer class. Adding a loss is one line here
+#: (or ``@LOSSES.register("name")`` on a class in a module listed here).
+LOSSES = Registry("loss", {
     "compactness": "asd_tf.losses.compactness:CompactnessLoss",
     "compactness_cce": "asd_tf.losses.compactness_cce:CompactnessCCELoss",
     "adacos": "asd_tf.losses.adacos:AdaCosLoss",
@@ -22,18 +23,21 @@ _LOSS_CLASSES: dict[str, str] = {
     "softtriple": "asd_tf.losses.softtriple:SoftTripleLoss",
     "noisy_arcmix_softtriple": "asd_tf.losses.softtriple:NoisyArcMixSoftTripleLoss",
     "adaproj": "asd_tf.losses.adaproj:AdaProjLoss",
-}
+})
 
-#: Names accepted by :func:`build_loss`.
-LOSSES: tuple[str, ...] = tuple(_LOSS_CLASSES)
+#: Layers around a loss that a run's ``head.keras`` holds too (imported by ``runs.register_layers``).
+WRAPPERS = Registry("loss wrapper", {
+    "featex": "asd_tf.losses.featex:FeatExLoss",
+    "head": "asd_tf.losses.head:LossHead",
+})
+
+#: Keras layer arguments every loss layer accepts besides its own.
+LAYER_ARGUMENTS = ("name", "dtype", "trainable")
 
 
 def loss_class(name: str) -> type:
-    """The layer class registered under ``name``."""
-    if name not in _LOSS_CLASSES:
-        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
-    module_name, class_name = _LOSS_CLASSES[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    """The layer class registered under ``name`` (unknown name -> ConfigError)."""
+    return LOSSES[name]
 
 
 #: Training-option parameters of FeatEx (:mod:`.featex`), accepted with every loss.
@@ -64,10 +68,5 @@ def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
         return build_featex(main, name, params, **featex)
     if featex:
         raise ConfigError(f"loss {name!r}: {[k for k in given if k != 'featex']} given without featex=true")
-    cls = loss_class(name)
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "num_classes", "embedding_dim"}
-    allowed |= {"name", "dtype", "trainable"}  # keras.layers.Layer arguments
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(f"loss {name!r}: unknown parameters {unknown}; accepted: {sorted(allowed)}")
-    return cls(num_classes=num_classes, embedding_dim=embedding_dim, **params)
+    LOSSES.check_options(name, params, exclude=("num_classes", "embedding_dim"), extra=LAYER_ARGUMENTS)
+    return LOSSES.build(name, num_classes=num_classes, embedding_dim=embedding_dim, **params)

@@ -39,7 +39,7 @@ class SubclusterAdaCosLoss(AdaCosLoss):
     exponentially (paper remark): it is guarded by ``max_scale``.
 
     Options for the variant with trainable centres (one public toolkit's best
-    CNN row, DESIGN Sec. 8): ``trainable_centres=True`` (centres trained and
+    CNN row, docs/design.md, "Later methods"): ``trainable_centres=True`` (centres trained and
     re-normalised at every use) with ``dynamic_scale=False`` (the scale stays at
     ``s_0``). The defaults (fixed centres, adaptive scale) are the paper's.
 

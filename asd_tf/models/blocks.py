@@ -67,8 +67,8 @@ def preact_residual_block(x, filters: int, factory: LayerFactory, *, downsample:
 
     The shortcut takes the normalised input ``h``, following the data flow of
     the reference system's public code; its misplaced BatchNorm in the first
-    block (DESIGN.md, "known traps") is not reproduced: every block uses the
-    order BN -> ReLU -> conv -> BN -> ReLU -> conv.
+    block (docs/design.md, "The reference system": not copied from the public code) is not
+    reproduced: every block uses the order BN -> ReLU -> conv -> BN -> ReLU -> conv.
 
     Args:
         x: feature map ``[batch, time, freq, channels]``.

@@ -1,7 +1,7 @@
 """The dense autoencoder of the official DCASE Task 2 baseline (DCASE 2020-2025).
 
 Architecture (public code ``nttcslab/dcase2023_task2_baseline_ae``,
-``networks/dcase2023t2_ae/network.py``; DESIGN.md section 8): on 640-d inputs
+``networks/dcase2023t2_ae/network.py``; docs/design.md, "Later methods"): on 640-d inputs
 (5 log-mel frames x 128 mels),
 
     encoder: Dense 128 -> BN -> ReLU, three times Dense 128 -> BN -> ReLU,

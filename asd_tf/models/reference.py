@@ -3,7 +3,7 @@
 Wilkinghoff & Kurth, TASLP 2024, Sec. IV-B, using the system of Wilkinghoff,
 ICASSP 2023 ("Design choices for learning embeddings from auxiliary tasks for
 domain generalization in anomalous sound detection"). Facts restated in
-DESIGN.md section 2:
+docs/design.md, "The reference system":
 
 - input: the first 10 s of the waveform (160000 samples at 16 kHz);
 - spectrum branch: ``|FFT|`` of the whole clip, first half of the bins ->

@@ -13,12 +13,12 @@ Records are used by duck typing (``machine``, ``section``, ``domain``, ``path``)
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError
+from asd_tf.registry import Registry
 from asd_tf.scoring.class_loss import ClassLossBackend
 from asd_tf.scoring.density import DensityBackend
 from asd_tf.scoring.kmeans import KMeansBackend
@@ -32,31 +32,26 @@ from asd_tf.scoring.base import ScoringBackend
 # backend consumes, how it is seeded and what it takes from the run (asd_tf.scoring.base).
 
 
-BACKENDS: dict[str, type] = {
+#: Backend name -> class (adding a backend: one line here).
+BACKENDS = Registry("scoring backend", {
     "kmeans": KMeansBackend,
     "knn": KNNBackend,
     "knn_smote": KNNSmoteBackend,
     "density": DensityBackend,
     "class_posterior": ClassPosteriorBackend,
     "class_loss": ClassLossBackend,
-}
+})
 
 
 def backend_options(name: str) -> set[str]:
     """The constructor options backend ``name`` accepts (unknown name -> ConfigError)."""
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown scoring backend {name!r}; choose one of {sorted(BACKENDS)}")
-    return set(inspect.signature(BACKENDS[name].__init__).parameters) - {"self"}
+    return BACKENDS.parameters(name)
 
 
 def make_backend(name: str, **options: Any) -> ScoringBackend:
     """A new backend ``name`` (one of ``BACKENDS``) built with ``options``; unknown names/options -> ConfigError."""
-    allowed = backend_options(name)
-    cls = BACKENDS[name]
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(f"scoring backend {name!r}: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
-    return cls(**options)
+    BACKENDS.check_options(name, options, what="option(s)")
+    return BACKENDS.build(name, **options)
 
 
 def group_by_section(records: Sequence[Any]) -> dict[tuple[str, str], np.ndarray]:

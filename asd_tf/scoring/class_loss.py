@@ -54,7 +54,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError, LabelError
+from asd_tf.errors import ConfigError, DatasetError, LabelError, NotFittedError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
 from asd_tf.scoring.posterior import encode_classes
 from asd_tf.scoring.base import LogitsBackend, RunContext
@@ -168,7 +168,7 @@ class ClassLossBackend(LogitsBackend):
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` (own-class loss) from logits ``[N, C]``."""
         if self.num_classes is None:
-            raise ConfigError("class_loss backend: score() called before fit()")
+            raise NotFittedError("class_loss backend: score() called before fit()")
         logits = check_embeddings(logits, records, "class_loss score")
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -182,7 +182,7 @@ class ClassLossBackend(LogitsBackend):
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the training clips (their own-class loss)."""
         if self._train_scores is None:
-            raise ConfigError("class_loss backend: score_train() called before fit()")
+            raise NotFittedError("class_loss backend: score_train() called before fit()")
         return self._train_scores.copy()
 
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, MetricError
+from ..errors import MetricError, NotFittedError
 from .base import ScoringBackend
 
 
@@ -80,7 +80,7 @@ class LogmelKNNBackend(ScoringBackend):
 
     def _fitted(self, what: str) -> np.ndarray:
         if self._train is None:
-            raise ConfigError(f"logmel_knn backend: {what}() called before fit()")
+            raise NotFittedError(f"logmel_knn backend: {what}() called before fit()")
         return self._train
 
     def score(self, feats: np.ndarray, records: Sequence[Any]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Local-density-normalised nearest-neighbour scoring backend (DESIGN.md sec. 8, ``density``).
+"""Local-density-normalised nearest-neighbour scoring backend (docs/design.md, "Later methods", ``density``).
 
 Wilkinghoff et al., "Keeping the Balance: Anomaly Score Calculation for Domain
 Generalization", ICASSP 2025, and "Local Density-Based Anomaly Score
@@ -19,7 +19,7 @@ Normalization for Domain Generalization", TASLP 2025.  Per section:
 - score ``min_j d(x, r_j) / rho_j`` (``variant="ratio"``) or
   ``min_j (d(x, r_j) - rho_j)`` (``variant="difference"``).
 
-Default ``K = 1``: the default of the authors' code (DESIGN.md sec. 8; one
+Default ``K = 1``: the default of the authors' code (docs/design.md, "Later methods"; one
 toolkit uses 4, the authors' examples 16; the paper's recommended K was not
 read).  With K = 1 a reference's density is the distance to its nearest other
 reference, so the few, spread-out target clips get large ``rho`` and their
@@ -47,7 +47,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, NotFittedError
 from asd_tf.scoring.kmeans import (
     KMeansBackend, check_embeddings, l2_normalize, section_name, section_training_embeddings,
 )
@@ -141,7 +141,7 @@ class DensityBackend(ScoringBackend):
         variant: ``"ratio"`` (``min_j d/rho_j``, default) or ``"difference"`` (``min_j d - rho_j``).
         density: ``"knn"`` (mean of the K nearest, default) or ``"weighted"`` (weights ``w^(n-1)``).
         k: K of the knn density (default 1, the authors' code).
-        w: weight of the weighted density (default 0.9, DESIGN.md sec. 8).
+        w: weight of the weighted density (default 0.9, docs/design.md, "Later methods").
         source: ``"clips"`` (default: every source training clip is a reference) or
             ``"kmeans"`` (``n_clusters`` k-means centres of the source clips instead).
         n_clusters, n_init: k-means settings for ``source="kmeans"`` (16, 10).
@@ -256,7 +256,7 @@ class DensityBackend(ScoringBackend):
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``: ``min_j d(x, r_j) / rho_j`` (ratio) or ``min_j d(x, r_j) - rho_j``."""
         if self.references is None:
-            raise ConfigError("density backend: score() called before fit()")
+            raise NotFittedError("density backend: score() called before fit()")
         emb = check_embeddings(embeddings, records, "density score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -266,7 +266,7 @@ class DensityBackend(ScoringBackend):
     def score_train(self) -> np.ndarray:
         """Leave-one-out scores ``[N_train]`` of the training clips (see the module docstring)."""
         if self.references is None:
-            raise ConfigError("density backend: score_train() called before fit()")
+            raise NotFittedError("density backend: score_train() called before fit()")
         n, m = self._emb.shape[0], self.references.shape[0]
         d = half_cosine_distances(self._emb, self.references)  # [N, M]
         out = self._normalise(d, self.rho[None, :]).min(axis=1)  # clips that own no reference

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, DatasetError
 from asd_tf.scoring.backends import ensemble_scores, group_by_section
 
 COMBINE_METHODS = ("sum", "zscore")
@@ -55,7 +55,7 @@ def standardise_by_section(
     missing = sorted(set(test_groups) - set(train_groups))
     if missing:
         m, s = missing[0]
-        raise ConfigError(f"standardise_by_section: no training scores for {m}/section {s} "
+        raise DatasetError(f"standardise_by_section: no training scores for {m}/section {s} "
                           f"(first test clip: {test_records[int(test_groups[missing[0]][0])].path})")
     z_test = np.full_like(test_scores, np.nan)
     z_train = np.full_like(train_scores, np.nan)

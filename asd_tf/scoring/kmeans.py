@@ -12,7 +12,7 @@ Per section (one backend object is fitted per (machine, section)):
    ``1 - cos(x, c)`` over all centres (higher = more anomalous).
 
 Option ``fit="all"`` reproduces the authors' public code, which fits k-means on
-the training embeddings of *both* domains of the section (DESIGN.md sec. 2,
+the training embeddings of *both* domains of the section (docs/design.md, "The reference system",
 ``kmeans_fit=all``); that code also keeps the target training embeddings as
 extra centres, so ``target_centres=True`` is kept there too (switch it off with
 ``target_centres=False``).
@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError
+from asd_tf.errors import ConfigError, DatasetError, NotFittedError
 
 from asd_tf.scoring.base import ScoringBackend  # (its own line: the base of every backend)
 
@@ -179,7 +179,7 @@ class KMeansBackend(ScoringBackend):
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``: minimum cosine distance of each clip to the centres."""
         if self.centres is None:
-            raise ConfigError("kmeans backend: score() called before fit()")
+            raise NotFittedError("kmeans backend: score() called before fit()")
         emb = check_embeddings(embeddings, records, "kmeans score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -188,7 +188,7 @@ class KMeansBackend(ScoringBackend):
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the fitted training clips, leaving out centres made from the clip alone."""
         if self.centres is None or self._train_emb is None or self._train_owner is None:
-            raise ConfigError("kmeans backend: score_train() called before fit()")
+            raise NotFittedError("kmeans backend: score_train() called before fit()")
         dist = cosine_distances(self._train_emb, self.centres)  # [N, K]
         dist = np.where(self._train_owner, np.inf, dist)
         out = dist.min(axis=1)

@@ -1,9 +1,9 @@
-"""k-nearest-neighbour scoring backend, per domain (DESIGN.md sec. 8, ``knn``).
+"""k-nearest-neighbour scoring backend, per domain (docs/design.md, "Later methods", ``knn``).
 
 Per section: the anomaly score of a clip is the *mean* cosine distance
 (``1 - cos``) to its ``k`` nearest training embeddings, taken separately among
 the section's source and target training clips; the score is the smaller of
-the two (``per_domain=True``, the default; DESIGN.md sec. 8: "score =
+the two (``per_domain=True``, the default; docs/design.md, "Later methods": "score =
 min(distance to nearest source training clip, distance to nearest target
 training clip)").  ``per_domain=False`` pools both domains (the mean over the
 ``k`` nearest clips of either domain).  With the default ``k = 1`` both give
@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, NotFittedError
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_training_embeddings,
 )
@@ -74,7 +74,7 @@ def domain_knn(dist: np.ndarray, ref_is_target: np.ndarray, k: int, per_domain: 
 
 
 class KNNBackend(ScoringBackend):
-    """Mean cosine distance to the ``k`` nearest training embeddings, per domain (DESIGN.md sec. 8).
+    """Mean cosine distance to the ``k`` nearest training embeddings, per domain (docs/design.md, "Later methods").
 
     Args:
         k: number of neighbours (default 1).
@@ -104,7 +104,7 @@ class KNNBackend(ScoringBackend):
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``."""
         if self._train is None:
-            raise ConfigError("knn backend: score() called before fit()")
+            raise NotFittedError("knn backend: score() called before fit()")
         emb = check_embeddings(embeddings, records, "knn score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -113,7 +113,7 @@ class KNNBackend(ScoringBackend):
     def score_train(self) -> np.ndarray:
         """Leave-one-out scores ``[N_train]`` of the training clips."""
         if self._train is None:
-            raise ConfigError("knn backend: score_train() called before fit()")
+            raise NotFittedError("knn backend: score_train() called before fit()")
         n = self._train.shape[0]
         if n == 1:
             return np.zeros((1,), dtype=np.float64)  # no other clip: in-sample distance

@@ -1,4 +1,4 @@
-"""kNN + SMOTE scoring backend (DESIGN.md sec. 8, ``knn_smote``).
+"""kNN + SMOTE scoring backend (docs/design.md, "Later methods", ``knn_smote``).
 
 Per section: the target training embeddings are oversampled with SMOTE
 (imbalanced-learn, ``sampling_strategy=0.2`` x the source count,
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError
+from asd_tf.errors import ConfigError, NotFittedError
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_name, section_training_embeddings,
 )
@@ -74,7 +74,7 @@ class KNNSmoteBackend(ScoringBackend):
     def references(self) -> tuple[np.ndarray, np.ndarray]:
         """``(references [M, D], is_target [M])``: training clips, then the synthetic target points."""
         if self._emb is None:
-            raise ConfigError("knn_smote backend: used before fit()")
+            raise NotFittedError("knn_smote backend: used before fit()")
         refs = np.concatenate([self._emb, self.synthetic], axis=0)
         flags = np.concatenate([self._is_target, np.ones(self.synthetic.shape[0], dtype=bool)])
         return refs, flags

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError
+from asd_tf.errors import ConfigError, DatasetError, NotFittedError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
 from asd_tf.scoring.base import LogitsBackend
 
@@ -102,7 +102,7 @@ class ClassPosteriorBackend(LogitsBackend):
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` from logits ``[N, C]``."""
         if self.num_classes is None:
-            raise ConfigError("class_posterior backend: score() called before fit()")
+            raise NotFittedError("class_posterior backend: score() called before fit()")
         logits = check_embeddings(logits, records, "class_posterior score")
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -116,5 +116,5 @@ class ClassPosteriorBackend(LogitsBackend):
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the training clips (their own class's -log posterior)."""
         if self._train_scores is None:
-            raise ConfigError("class_posterior backend: score_train() called before fit()")
+            raise NotFittedError("class_posterior backend: score_train() called before fit()")
         return self._train_scores.copy()

@@ -1,4 +1,4 @@
-"""SMOTE oversampling of a section's target-domain training embeddings (DESIGN.md sec. 8).
+"""SMOTE oversampling of a section's target-domain training embeddings (docs/design.md, "Later methods").
 
 The target domain has about 10 training clips per section against about 990
 source clips.  imbalanced-learn's ``SMOTE(sampling_strategy=0.2,

@@ -1,7 +1,7 @@
 """Ensembles of trained members: one configuration trained N times with seeds seed, seed+1, ..., seed+N-1.
 
 The reference system's public code sums the anomaly scores of 5 independently
-trained models; later systems sum 10 (DESIGN section 8). ``asd-tf train
+trained models; later systems sum 10 (docs/design.md, "Later methods"). ``asd-tf train
 --members N`` trains the members one after another with :func:`train_members`
 and then scores them as one system through the existing run ensemble of
 :func:`asd_tf.evaluation.run.evaluate_run` (``ensemble=[...]``, ``combine=``).
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import runs
-from .config import TrainConfig
+from ..settings import TrainConfig
 
 member_dir = runs.ensemble_member_dir  # member 0 is the run directory itself
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConfigError, DatasetError, RunError
 from ..io_utils import atomic_write_json
 from .. import runs
-from .config import IDENTITY_KEYS, TrainConfig
+from ..settings import IDENTITY_KEYS, TrainConfig
 
 
 SKIPPED_FILE = runs.SKIPPED_FILE
@@ -72,27 +72,23 @@ def select_training_clips(cfg: TrainConfig, skipped: list | None = None):
     return index, clips
 
 
-def _accepts(func, name: str) -> bool:
-    import inspect
-
-    params = inspect.signature(func).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+#: Training settings handed to every backbone builder that takes them (``branches``: the reference system's).
+BACKBONE_SETTINGS = ("branches",)
 
 
 def build_embedding_model(cfg: TrainConfig, synchronized_bn: bool = False):
-    """Build the backbone of ``cfg`` (waveform -> embedding)."""
-    import importlib
+    """Build the backbone of ``cfg`` (waveform -> embedding) through the backbone registry.
 
+    ``backbone_options`` go to the builder as they are; a training setting of
+    :data:`BACKBONE_SETTINGS` and ``synchronized_bn`` are added where the builder takes them.
+    """
     from ..models.registry import BACKBONES, build_backbone
 
     options: dict[str, Any] = dict(cfg.backbone_options)
-    if cfg.backbone not in BACKBONES:
-        raise ConfigError(f"unknown backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
-    module_name, func_name = BACKBONES[cfg.backbone].split(":")
-    builder = getattr(importlib.import_module(module_name), func_name)
-    if cfg.backbone == "reference":
-        options.setdefault("branches", cfg.branches)
-    if synchronized_bn and _accepts(builder, "synchronized_bn"):
+    for setting in BACKBONE_SETTINGS:
+        if BACKBONES.accepts(cfg.backbone, setting):
+            options.setdefault(setting, getattr(cfg, setting))
+    if synchronized_bn and BACKBONES.accepts(cfg.backbone, "synchronized_bn"):
         options["synchronized_bn"] = True
     return build_backbone(cfg.backbone, num_samples=cfg.num_samples, **options)
 
@@ -242,9 +238,9 @@ def _say(message: str) -> None:
 
 
 def _accepts_label_mix(loss_name: str) -> bool:
-    from ..losses.registry import loss_class
+    from ..losses.registry import LOSSES
 
-    return _accepts(loss_class(loss_name).__init__, "label_mix")
+    return LOSSES.accepts(loss_name, "label_mix")
 
 
 def train(cfg: TrainConfig) -> Path:

@@ -54,7 +54,7 @@ def tile_crop(waveforms, offsets) -> tf.Tensor:
     """Each row tiled (repeated end to end) and cropped back to its length from ``offsets[i]``.
 
     ``out[i, t] = x[i, (t + offsets[i]) mod n]``: a circular shift, the input-length
-    variant "tiled with a random offset" of DESIGN section 8 applied to the loaded
+    variant "tiled with a random offset" of docs/design.md, "Later methods" applied to the loaded
     fixed-length input.
     """
     n = tf.shape(waveforms)[1]

@@ -1,5 +1,9 @@
 """Training configuration: one dataclass, resolved from defaults, YAML and the command line.
 
+:class:`TrainConfig` is also the schema of a run's ``config.yaml``, so it lives below
+``asd_tf.runs`` (which reads it for evaluation, explain and the comparison runner) and
+below ``asd_tf.training`` (which writes it); it was ``asd_tf/training/config.py``.
+
 Defaults follow the paper (Wilkinghoff & Kurth, Sec. IV-B): sub-cluster AdaCos
 with 16 sub-clusters, ``attribute`` labels, batch 64, Adam, 10 epochs, mixup
 with lambda ~ U(0, 1) on every batch, the first 10 s of each clip.
@@ -20,9 +24,11 @@ from typing import Any
 
 import yaml
 
-from ..data.records import DATASETS
-from ..errors import ConfigError
-from .systems import SYSTEMS
+from .data.records import DATASETS
+from .errors import ConfigError
+
+#: Systems a run may hold (``system`` in config.yaml); what scores each is in :mod:`asd_tf.runs`.
+SYSTEMS = ("embedding", "dcase_ae", "logmel_knn")
 
 from asd_tf.data.labels import LABEL_SETS  # the one definition, beside the label sets themselves
 
@@ -90,7 +96,8 @@ class TrainConfig:
     system: str = _setting("embedding", choices=SYSTEMS,  # training.systems
                            help="embedding (default): the embedding model + loss; dcase_ae: the official DCASE "
                                 "autoencoder baseline; logmel_knn: log-mel statistics nearest neighbour (no training)")
-    # Label/domain variants (DESIGN section 8). false: no domain in class names, target clips get no class target
+    # Label/domain variants (docs/design.md, "Later methods").
+    # false: no domain in class names, target clips get no class target
     domain_in_label: bool = _setting(True, flag="--no-domain-in-label",
                                      help="leave the domain out of the class label; target training clips get no "
                                           "class gradient (they stay scoring references)")
@@ -128,14 +135,11 @@ class TrainConfig:
                               "(an ensemble of seeds means nothing for it); use members: 1")
         if not embedding:
             return self
-        from ..losses.featex import build_featex
-        from ..losses.registry import FEATEX_PARAMS, loss_class
-        from ..models.registry import BACKBONES
+        from .losses.featex import build_featex
+        from .losses.registry import FEATEX_PARAMS, loss_class
+        from .models.registry import BACKBONES
 
-        import importlib
-
-        module_name, func_name = BACKBONES[self.backbone].split(":")
-        builder = getattr(importlib.import_module(module_name), func_name)
+        builder = BACKBONES[self.backbone]
         # set by the training code itself, never by the user
         self.backbone_options = check_options(
             f"backbone {self.backbone!r} option", self.backbone_options, builder,
@@ -172,7 +176,7 @@ class TrainConfig:
         return cls(**{k: check_value(k, v, hints[k]) for k, v in values.items()})
 
     def save(self, path: str | Path) -> None:
-        from ..io_utils import atomic_write_text
+        from .io_utils import atomic_write_text
 
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
@@ -310,11 +314,11 @@ def check_value(key: str, value: Any, hint: Any) -> Any:
 
 def _choices(spec: Any) -> tuple[str, ...]:
     if spec == "losses":
-        from ..losses.registry import LOSSES
+        from .losses.registry import LOSSES
 
         return tuple(LOSSES)
     if spec == "backbones":
-        from ..models.registry import BACKBONES
+        from .models.registry import BACKBONES
 
         return tuple(BACKBONES)
     return tuple(spec)
