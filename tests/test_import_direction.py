@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1] / "asd_tf"
 LAYERS: list[tuple[str, ...]] = [
     ("asd_tf", "errors"),
     ("lazy", "io_utils", "console", "registry", "distribute"),
+    ("collectives",),
     ("data",),
     ("features",),
     ("models",),
@@ -106,8 +107,9 @@ def direction_errors(root: Path, layer_of: dict[str, int] = LAYER_OF) -> list[st
             errors.append(f"{where}: {unknown} not placed in a layer (add them to LAYERS and docs/design.md)")
         elif layer_of[target] >= layer_of[source]:
             how = "the same layer" if layer_of[target] == layer_of[source] else "a higher layer"
-            errors.append(f"{where}: {source!r} (layer {layer_of[source]}) imports {target!r} ({how}, "
-                          f"layer {layer_of[target]})")
+            # numbered from 1 as in docs/design.md's list
+            errors.append(f"{where}: {source!r} (layer {layer_of[source] + 1}) imports {target!r} ({how}, "
+                          f"layer {layer_of[target] + 1})")
     return errors
 
 
@@ -164,8 +166,8 @@ def test_a_planted_back_import_is_reported_with_its_line(tree_copy: Path) -> Non
                           encoding="utf-8")
     errors = direction_errors(tree_copy)
     assert errors == sorted(errors, key=lambda e: e.split(":")[0]) and len(errors) == 2
-    assert errors[0] == (f"asd_tf/data/audio.py:{planted}: 'data' (layer 2) imports 'training' "
-                         "(a higher layer, layer 9)")
+    assert errors[0] == (f"asd_tf/data/audio.py:{planted}: 'data' (layer {LAYER_OF['data'] + 1}) imports "
+                         f"'training' (a higher layer, layer {LAYER_OF['training'] + 1})")
     assert errors[1].startswith("asd_tf/evaluation/metrics.py:")
     assert "library part 'evaluation' imports the command line" in errors[1]
     assert import_cycle(tree_copy) is not None  # data -> training -> data
@@ -176,7 +178,8 @@ def test_a_sibling_import_and_an_unplaced_part_are_reported(tree_copy: Path) -> 
     (tree_copy / "plugins.py").write_text("from . import errors\n", encoding="utf-8")
     errors = direction_errors(tree_copy)
     assert errors == [
-        "asd_tf/explain/leak.py:1: 'explain' (layer 9) imports 'evaluation' (the same layer, layer 9)",
+        f"asd_tf/explain/leak.py:1: 'explain' (layer {LAYER_OF['explain'] + 1}) imports 'evaluation' "
+        f"(the same layer, layer {LAYER_OF['evaluation'] + 1})",
         "asd_tf/plugins.py:1: ['plugins'] not placed in a layer (add them to LAYERS and docs/design.md)",
     ]
     assert import_cycle(tree_copy) is None  # one-way edges only: no cycle
