@@ -17,7 +17,8 @@ import pytest
 
 from asd_tf import commands
 from asd_tf.registry import Registry
-from asd_tf.data.index import load_ground_truth, scan_dataset
+from asd_tf.data.ground_truth import load_ground_truth
+from asd_tf.data.index import scan_dataset
 from asd_tf.errors import ConfigError, DatasetError, FileNameError, LabelError
 
 # Hand-written attributes of the 28 DCASE 2023 clips (file name -> pairs).

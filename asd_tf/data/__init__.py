@@ -8,16 +8,8 @@ from __future__ import annotations
 
 from .audio import AudioConfig, AudioInfo, fit_length, load_audio, probe_audio
 from .filenames import ParsedName, parse_attributes, parse_filename
-from .index import (
-    DatasetIndex,
-    GroundTruth,
-    SupplementalClip,
-    count_table,
-    load_ground_truth,
-    read_ground_truth,
-    scan_dataset,
-    select_clips,
-)
+from .ground_truth import GroundTruth, load_ground_truth, read_ground_truth
+from .index import DatasetIndex, SupplementalClip, count_table, scan_dataset, select_clips
 from .labels import LABEL_SETS, LabelSet, build_label_set, class_name, individual_groups
 from .pipeline import (
     cache_path,

@@ -45,7 +45,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 from .audit import wav_truncation  # one WAV chunk walker for check-data and the pre-training audit
 from .filenames import parse_filename
-from .index import _some, count_table, scan_dataset, supplemental_summary
+from .ground_truth import _some
+from .index import count_table, scan_dataset, supplemental_summary
 from .records import ClipRecord
 
 ERROR = "error"

@@ -12,7 +12,7 @@ knows the machine's fine structure achieves (the noise dominates clip
 statistics; Wilkinghoff & Kurth, TASLP 2024, Sec. IV-C), yet above chance;
 the faults' levels are calibrated with it (:data:`asd_tf.synthetic.profiles.BOX_SNR_DB`).
 File names are read with :func:`asd_tf.data.filenames.parse_filename` and the
-labels of anonymised test clips with :func:`asd_tf.data.index.load_ground_truth`;
+labels of anonymised test clips with :func:`asd_tf.data.ground_truth.load_ground_truth`;
 the clips are found by folder (``<machine>/{train,test}/*.wav``), not by the
 dataset index, so the generator is calibrated without the index's checks.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.filenames import parse_filename
-from ..data.index import load_ground_truth
+from ..data.ground_truth import load_ground_truth
 from ..errors import DatasetError, FileNameError, MetricError
 from ..scoring.clip_statistics import clip_statistics, nearest_neighbour_scores
 
