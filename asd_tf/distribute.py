@@ -9,8 +9,6 @@ including the default (single-device) one, where they are the identity.
 
 from __future__ import annotations
 
-import json
-import os
 
 import tensorflow as tf
 
@@ -59,49 +57,10 @@ def global_mean(x: tf.Tensor) -> tf.Tensor:
     return total / count
 
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
-
-
-def _tf_config() -> dict:
-    """The parsed ``TF_CONFIG`` environment variable ({} when unset)."""
-    from .errors import ConfigError
-
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"TF_CONFIG is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ConfigError(f"TF_CONFIG must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _multi_task_cluster(config: dict) -> dict:
-    """The cluster of a parsed ``TF_CONFIG`` when it names more than one task, else {}."""
-    cluster = config.get("cluster", {})
-    return cluster if sum(len(v) for v in cluster.values()) > 1 else {}
-
-
-def worker_role() -> tuple[bool, str]:
-    """``(is_chief, task_name)`` of this process in a ``TF_CONFIG`` cluster.
-
-    The chief is the ``chief`` task, or worker 0 when the cluster names no chief
-    (TensorFlow's rule). Without a cluster every process is its own chief. The
-    chief writes the run directory; every other task writes its own copy under
-    ``<run>/.workers/<task_name>`` so that no two processes write one file.
-    """
-    config = _tf_config()
-    cluster = _multi_task_cluster(config)
-    if not cluster:
-        return True, "chief"
-    task = config.get("task", {})
-    kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
-    name = f"{kind}_{index}"
-    if "chief" in cluster:
-        return kind == "chief", name
-    return kind == "worker" and index == 0, name
+# Strategy names and the TF_CONFIG cluster role need no TensorFlow (JAX runs read them too).
+from .cluster import STRATEGIES, worker_role  # noqa: E402,F401  (re-exported)
+from .cluster import multi_task_cluster as _multi_task_cluster  # noqa: E402
+from .cluster import tf_config as _tf_config  # noqa: E402
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
