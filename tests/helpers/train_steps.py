@@ -63,9 +63,18 @@ def build_trainer(mixup_prob: float = 0.0, class_weights=CLASS_WEIGHTS, input_cr
             loss.build((None, int(embedding.output_shape[-1])))
         embedding.set_weights(list(weights["embedding"]))
         loss.set_weights(list(weights["loss"]))
+        # get_weights leaves out seed-generator states: give them their initial value too (an
+        # uninitialised one would be created later on one device, outside a DataParallel layout).
+        from asd_tf.training.resume import _seed_generators
+
+        for generator in _seed_generators(embedding) + _seed_generators(loss):
+            generator.state.assign(generator.state.value)
         keras.backend.clear_session()
         if distribution is not None:
             keras.distribution.set_distribution(distribution)
+            # Variables made in the stateless scope got no layout: place them as the distribution would.
+            for v in embedding.variables + loss.variables:
+                v.assign(keras.distribution.distribute_tensor(v.value, distribution.get_variable_layout(v)))
     trainer = ASDTrainer(embedding, loss, mixup_prob=mixup_prob, class_weights=class_weights, input_crop=input_crop,
                          seed=seed)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
