@@ -10,7 +10,7 @@ steps on fixed batches with class weights ``[1, 2, 0.5, 0]`` and mixup off (the
 backends' random streams differ; everything else is deterministic).
 
 Tolerances (measured on the shared 2-core CPU): TF vs JAX per-step losses agree to
-about 1e-4 relative, the adapted scale to 2e-5, the weights to 1e-4 absolute; the
+7e-5 relative or better, the adapted scale to 2e-5, the weights to 1e-4 absolute; the
 three Adam steps move weights by up to 3e-3 (lr 1e-3), so the weight bound of 3e-4
 is a tenth of one step's update: a step computed from another loss, a missing class
 weight or an unapplied gradient fails it (checked by hand: without class weights the
