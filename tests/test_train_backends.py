@@ -34,7 +34,7 @@ import pytest
 from helpers.backends import backend_available, run_on_backend
 from helpers.train_steps import build_trainer, fixed_batches, part_weights, protocol
 
-pytestmark = pytest.mark.skipif(not backend_available("jax"), reason="jax is not installed")
+needs_jax = pytest.mark.skipif(not backend_available("jax"), reason="jax is not installed")
 
 # Single-threaded as run_on_backend's default, at XLA optimisation level 0: compile time
 # dominates these three-step runs (the level does not change the differences measured here).
@@ -126,22 +126,35 @@ from asd_tf.training.trainer import tile_crop
 waves = np.arange(24, dtype=np.float32).reshape(3, 8)
 out["crop"] = np.asarray(tile_crop(waves, np.array([0, 3, 7])))
 out["offsets"] = np.asarray(backend_steps().crop_offsets(keras.random.SeedGenerator(1), np.zeros((64, 5), "float32")))
+
+# --strategy names on JAX (two devices here).
+from asd_tf.errors import ConfigError
+steps = backend_steps()
+out["replicas"] = np.array([steps.make_strategy(n).num_replicas_in_sync for n in ("auto", "mirrored", "default")])
+try:
+    steps.make_strategy("multiworker")
+    out["multiworker"] = np.array("accepted")
+except ConfigError as exc:
+    out["multiworker"] = np.array(str(exc))
 np.savez(OUT, **out)
 '''
     return run_on_backend("jax", code, tmp_path_factory.mktemp("jax"), env=JAX_ENV, **_flat(weights))
 
 
+@needs_jax
 def test_jax_training_steps_match_tensorflow(jax_runs, reference):
     _, ref = reference
     _compare(jax_runs, ref, "single_")
 
 
+@needs_jax
 def test_jax_non_finite_guard(jax_runs):
     assert np.isnan(jax_runs["single_nan_loss"])
     assert jax_runs["single_moved"] == 0.0  # a NaN batch leaves every trainable weight as it was
     assert np.isnan(jax_runs["dp_nan_loss"]) and jax_runs["dp_moved"] == 0.0
 
 
+@needs_jax
 def test_jax_data_parallel_matches_one_device(jax_runs):
     assert int(jax_runs["devices"]) == 2
     np.testing.assert_array_equal(jax_runs["rows_per_device"], [4, 4])  # each global batch split over both
@@ -153,6 +166,25 @@ def test_jax_data_parallel_matches_one_device(jax_runs):
     np.testing.assert_allclose(jax_runs["dp_scale"], jax_runs["single_scale"], rtol=1e-5)
 
 
+@needs_jax
+def test_strategies_on_jax(jax_runs):
+    np.testing.assert_array_equal(jax_runs["replicas"], [2, 2, 1])  # auto / mirrored: DataParallel; default: one
+    assert "multi-worker training (TF_CONFIG) needs TensorFlow" in str(jax_runs["multiworker"])
+
+
+def test_keras_backend_name_is_read_without_keras(tmp_path, monkeypatch):
+    from asd_tf.console import keras_backend_name
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert keras_backend_name() == "tensorflow"  # no keras.json: Keras's default
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax", "floatx": "float32"}))
+    assert keras_backend_name() == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # the variable wins, as in Keras
+    assert keras_backend_name() == "torch"
+
+
+@needs_jax
 def test_tile_crop_and_offsets_on_jax(jax_runs):
     waves = np.arange(24, dtype=np.float32).reshape(3, 8)
     expected = np.stack([np.roll(row, -k) for row, k in zip(waves, [0, 3, 7])])  # out[t] = x[(t + k) mod n]
@@ -173,6 +205,7 @@ np.savez(OUT, **out)
     _compare(run, ref)
 
 
+@needs_jax
 def test_asd_tf_train_runs_on_jax(tiny_data, tmp_path):
     """``asd-tf train`` with KERAS_BACKEND=jax, TensorFlow blocked: trains, writes the run, evaluates."""
     from conftest import TINY_MODEL, TINY_SAMPLES
