@@ -9,11 +9,18 @@ including the default (single-device) one, where they are the identity.
 
 from __future__ import annotations
 
+import json
+import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+# TensorFlow is imported inside the functions that use it: worker_role() and the strategy
+# names are also read by training runs on other Keras backends, without TensorFlow.
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def _replica_context():
+    import tensorflow as tf
     ctx = tf.distribute.get_replica_context()
     # In cross-replica context (e.g. model building) there is no replica context;
     # statistics are then local, which is what a single device computes anyway.
@@ -22,11 +29,13 @@ def _replica_context():
 
 def num_replicas() -> int:
     """Number of replicas in sync of the current strategy (1 without one)."""
+    import tensorflow as tf
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def global_sum(x: tf.Tensor) -> tf.Tensor:
     """Sum of ``x`` over all replicas (``x`` is already reduced per replica)."""
+    import tensorflow as tf
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -35,6 +44,7 @@ def global_sum(x: tf.Tensor) -> tf.Tensor:
 
 def global_max(x: tf.Tensor) -> tf.Tensor:
     """Maximum of ``x`` over all replicas."""
+    import tensorflow as tf
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -52,15 +62,55 @@ def global_concat(x: tf.Tensor) -> tf.Tensor:
 
 def global_mean(x: tf.Tensor) -> tf.Tensor:
     """Mean over the global batch of a per-sample tensor ``x`` of shape ``[b]``."""
+    import tensorflow as tf
     total = global_sum(tf.reduce_sum(x))
     count = global_sum(tf.cast(tf.shape(x)[0], x.dtype))
     return total / count
 
 
-# Strategy names and the TF_CONFIG cluster role need no TensorFlow (JAX runs read them too).
-from .cluster import STRATEGIES, worker_role  # noqa: E402,F401  (re-exported)
-from .cluster import multi_task_cluster as _multi_task_cluster  # noqa: E402
-from .cluster import tf_config as _tf_config  # noqa: E402
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def _tf_config() -> dict:
+    """The parsed ``TF_CONFIG`` environment variable ({} when unset)."""
+    from .errors import ConfigError
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"TF_CONFIG must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _multi_task_cluster(config: dict) -> dict:
+    """The cluster of a parsed ``TF_CONFIG`` when it names more than one task, else {}."""
+    cluster = config.get("cluster", {})
+    return cluster if sum(len(v) for v in cluster.values()) > 1 else {}
+
+
+def worker_role() -> tuple[bool, str]:
+    """``(is_chief, task_name)`` of this process in a ``TF_CONFIG`` cluster.
+
+    The chief is the ``chief`` task, or worker 0 when the cluster names no chief
+    (TensorFlow's rule). Without a cluster every process is its own chief. The
+    chief writes the run directory; every other task writes its own copy under
+    ``<run>/.workers/<task_name>`` so that no two processes write one file.
+    """
+    config = _tf_config()
+    cluster = _multi_task_cluster(config)
+    if not cluster:
+        return True, "chief"
+    task = config.get("task", {})
+    kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
+    name = f"{kind}_{index}"
+    if "chief" in cluster:
+        return kind == "chief", name
+    return kind == "worker" and index == 0, name
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
@@ -70,6 +120,8 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     more than one task, MirroredStrategy when several GPUs are visible, the
     default strategy otherwise.
     """
+    import tensorflow as tf
+
     from .errors import ConfigError
 
     if name not in STRATEGIES:

@@ -124,7 +124,7 @@ def run_train(args: argparse.Namespace) -> int:
     timer.stop()
     for member in member_dirs:
         print(format_train_summary(member))
-    from ..cluster import worker_role
+    from ..distribute import worker_role
 
     if not worker_role()[0]:
         # the chief scores the run; a second scorer would race it for the same files

@@ -258,7 +258,7 @@ def _accepts_label_mix(loss_name: str) -> bool:
 
 def train(cfg: TrainConfig) -> Path:
     """Train the run described by ``cfg`` into ``cfg.out``; rerunning resumes or returns the finished run."""
-    from ..cluster import worker_role
+    from ..distribute import worker_role
 
     cfg.validate()
     if not cfg.out:

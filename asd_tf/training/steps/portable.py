@@ -41,12 +41,12 @@ class KerasDistribution:
 
 
 def check_strategy_name(name: str, backend: str) -> str:
-    """``name`` checked against ``cluster.STRATEGIES``; ``auto`` under a ``TF_CONFIG`` cluster and ``multiworker`` refused."""
-    from ...cluster import STRATEGIES, multi_task_cluster, tf_config
+    """``name`` checked against ``distribute.STRATEGIES``; ``auto`` under a ``TF_CONFIG`` cluster and ``multiworker`` refused."""
+    from ...distribute import STRATEGIES, _multi_task_cluster, _tf_config
 
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    if name == "multiworker" or (name == "auto" and multi_task_cluster(tf_config())):
+    if name == "multiworker" or (name == "auto" and _multi_task_cluster(_tf_config())):
         raise ConfigError(
             f"strategy {name!r}: multi-worker training (TF_CONFIG) needs TensorFlow's MultiWorkerMirroredStrategy; "
             f"on the {backend} backend train on one machine (strategy auto, default or mirrored), "
