@@ -166,7 +166,7 @@ class ASDTrainer(keras.Model):
         """
         labels = ops.cast(labels, "int32")
         if self.input_crop == "random":
-            offsets = backend_steps().crop_offsets(self.mixup_rng, ops.shape(waveforms)[0], ops.shape(waveforms)[1])
+            offsets = backend_steps().crop_offsets(self.mixup_rng, waveforms)
             waveforms = tile_crop(waveforms, offsets)
         x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.mixup_rng)
         weights = None
