@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["prepare_environment", "start_tensorflow", "filter_startup_log", "has_nvidia_device"]
+__all__ = ["prepare_environment", "start_tensorflow", "filter_startup_log", "has_nvidia_device", "keras_backend_name"]
 
 # absl's record prefix: severity letter, MMDD hh:mm:ss.micros (before absl is initialised: 0000 00:00:<epoch
 # seconds>.micros), thread id, file:line]
@@ -40,6 +40,26 @@ def prepare_environment() -> None:
     ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's own C++ log shows errors only.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def keras_backend_name() -> str:
+    """The Keras backend this process will use, read as Keras reads it but without importing Keras.
+
+    ``$KERAS_BACKEND``, else the ``backend`` of ``$KERAS_HOME/keras.json`` (default
+    ``~/.keras/keras.json``), else ``tensorflow``. (Importing Keras on TensorFlow would
+    import TensorFlow outside :func:`start_tensorflow`'s log capture.)
+    """
+    import json
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name:
+        return name
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as fh:
+            return str(json.load(fh).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def has_nvidia_device() -> bool:
@@ -93,11 +113,12 @@ def filter_startup_log(text: str, min_level: int, drop_cuda: bool) -> str:
 def start_tensorflow() -> None:
     """Import TensorFlow and list its devices, writing back only the start-up log worth showing.
 
-    Does nothing when TensorFlow is already imported. A failing import still writes back
-    everything it logged, then raises.
+    Does nothing when TensorFlow is already imported, or when Keras runs on another backend
+    (``KERAS_BACKEND=jax`` or ``torch``: TensorFlow is then not needed and may not be installed).
+    A failing import still writes back everything it logged, then raises.
     """
     prepare_environment()
-    if "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or keras_backend_name() != "tensorflow":
         return
     level = _min_log_level()
     if level <= 0:  # the user asked for everything

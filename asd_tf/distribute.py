@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+# TensorFlow is imported inside the functions that use it: worker_role() and the strategy
+# names are also read by training runs on other Keras backends, without TensorFlow.
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def _replica_context():
+    import tensorflow as tf
     ctx = tf.distribute.get_replica_context()
     # In cross-replica context (e.g. model building) there is no replica context;
     # statistics are then local, which is what a single device computes anyway.
@@ -24,11 +29,13 @@ def _replica_context():
 
 def num_replicas() -> int:
     """Number of replicas in sync of the current strategy (1 without one)."""
+    import tensorflow as tf
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def global_sum(x: tf.Tensor) -> tf.Tensor:
     """Sum of ``x`` over all replicas (``x`` is already reduced per replica)."""
+    import tensorflow as tf
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -37,6 +44,7 @@ def global_sum(x: tf.Tensor) -> tf.Tensor:
 
 def global_max(x: tf.Tensor) -> tf.Tensor:
     """Maximum of ``x`` over all replicas."""
+    import tensorflow as tf
     ctx = _replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return x
@@ -54,6 +62,7 @@ def global_concat(x: tf.Tensor) -> tf.Tensor:
 
 def global_mean(x: tf.Tensor) -> tf.Tensor:
     """Mean over the global batch of a per-sample tensor ``x`` of shape ``[b]``."""
+    import tensorflow as tf
     total = global_sum(tf.reduce_sum(x))
     count = global_sum(tf.cast(tf.shape(x)[0], x.dtype))
     return total / count
@@ -111,6 +120,8 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     more than one task, MirroredStrategy when several GPUs are visible, the
     default strategy otherwise.
     """
+    import tensorflow as tf
+
     from .errors import ConfigError
 
     if name not in STRATEGIES:

@@ -86,7 +86,7 @@ def _demo_values(args: argparse.Namespace, file_values: dict[str, Any]) -> dict[
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..console import start_tensorflow
+    from ..console import keras_backend_name, start_tensorflow
     from ..training.demo import PhaseTimer, describe_demo, ensure_demo_data, how_to_read
     from ..training.members import train_members
     from ..training.run import format_train_summary
@@ -104,7 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
             timer.stop()
             data_seconds = timer.seconds.get("data generation", 0.0)
             file_values["data"] = str(data_dir)
-    timer.start("TensorFlow start")
+    timer.start("TensorFlow start" if keras_backend_name() == "tensorflow" else "Keras start")
     start_tensorflow()  # before the settings check, which imports the loss and backbone modules (Keras)
     cfg = config_from_args(args, file_values)
     if demo:

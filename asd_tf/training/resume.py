@@ -8,8 +8,9 @@ epoch ``e`` (``e`` epochs done):
 - the trainer's weights and the optimizer's variables (Adam moments, step
   count), in ``backup/epoch_<e>.weights.h5``;
 - every random stream not held in a Keras variable: the mixup
-  ``tf.random.Generator`` of the trainer and the state of each
-  ``keras.random.SeedGenerator`` (dropout, noisy losses);
+  ``tf.random.Generator`` of the trainer (TensorFlow) and the state of each
+  ``keras.random.SeedGenerator`` (dropout, noisy losses, the trainer's mixup
+  stream on the other backends);
 - the per-epoch logs so far (``logs/training.csv`` is rewritten from them, so a
   resumed run never repeats or loses a row).
 
@@ -94,7 +95,7 @@ def random_state(trainer) -> dict[str, Any]:
 
     state: dict[str, Any] = {"seed_generators": [np.asarray(g.state.value).tolist() for g in _seed_generators(trainer)]}
     rng = getattr(trainer, "mixup_rng", None)
-    if rng is not None:
+    if rng is not None and not isinstance(rng, keras.random.SeedGenerator):  # a SeedGenerator is in the list above
         state["mixup_rng"] = np.asarray(rng.state.numpy()).tolist()
     return state
 
@@ -110,7 +111,7 @@ def set_random_state(trainer, state: dict[str, Any]) -> None:
     for g, value in zip(generators, saved):
         g.state.assign(np.asarray(value, dtype=g.state.dtype))
     rng = getattr(trainer, "mixup_rng", None)
-    if rng is not None and "mixup_rng" in state:
+    if rng is not None and "mixup_rng" in state and not isinstance(rng, keras.random.SeedGenerator):
         rng.state.assign(np.asarray(state["mixup_rng"], dtype=rng.state.dtype.as_numpy_dtype))
 
 

@@ -1,4 +1,9 @@
-"""Train a model into a run directory, resumably, under any tf.distribute strategy."""
+"""Train a model into a run directory, resumably, on any Keras backend.
+
+TensorFlow (the default): ``tf.data`` input under any ``tf.distribute`` strategy. JAX:
+``WaveformBatches`` input, one device or ``keras.distribution.DataParallel``. What differs
+per backend comes from ``asd_tf.training.steps`` (one module per backend).
+"""
 
 from __future__ import annotations
 
@@ -110,12 +115,15 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
 
     from ..data.audio import AudioConfig
     from ..data.labels import build_label_set, training_class_ids
-    from ..data.sharding import distribute_training_dataset, num_input_pipelines, sharded_steps
+    from ..data.sharding import sharded_steps
     from ..losses.registry import build_loss
     from . import resume
     from .callbacks import ScaleGuardWarning, StopOnNonFiniteLoss
     from ..losses.head import LossHead
+    from .steps import backend_steps
     from .trainer import ASDTrainer
+
+    steps = backend_steps()
 
     member_dir.mkdir(parents=True, exist_ok=True)
     if (member_dir / runs.COMPLETE_FILE).exists() and (member_dir / runs.MODEL_FILE).exists():
@@ -136,7 +144,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         raise DatasetError(f"{cfg.data}: only {len(clips)} training clips, fewer than the {replicas} replicas")
     # Several workers: each reads only its share of the clips (sharding by file,
     # asd_tf.data.sharding); one worker: the unsharded pipeline, as before.
-    workers = num_input_pipelines(strategy)
+    workers = steps.input_pipelines(strategy)
     steps_per_epoch = sharded_steps(len(clips), batch_size, workers)
 
     audio = AudioConfig(sample_rate=cfg.sample_rate, num_samples=cfg.num_samples)
@@ -148,10 +156,10 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     # the loss layer and its head stay float32 (their own dtype), see test_precision.py.
     previous_policy = keras.mixed_precision.global_policy()
     if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(steps.MIXED_POLICY)  # mixed_float16 on TF, mixed_bfloat16 on JAX
     try:
         with strategy.scope():
-            embedding_model = build_embedding_model(cfg, synchronized_bn=replicas > 1)
+            embedding_model = build_embedding_model(cfg, synchronized_bn=replicas > 1 and steps.LOCAL_BATCH_STATISTICS)
             embedding_dim = int(embedding_model.output_shape[-1])
             loss_params = dict(cfg.loss_params)
             loss_params.setdefault("seed", cfg.seed)
@@ -166,7 +174,7 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
                 embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed,
                 class_weights=class_weights, input_crop=cfg.input_crop,
             )
-            trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=bool(cfg.jit))
+            trainer.compile(optimizer=_make_optimizer(cfg, steps_per_epoch), jit_compile=steps.jit_compile(cfg.jit))
             trainer.build_for_training(cfg.num_samples)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -179,8 +187,8 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
     if resumed.source != "none" or (logs_dir / "training.csv").exists():
         resume.write_training_csv(logs_dir / "training.csv", resumed.history)  # drop rows the state does not hold
     first_epoch = min(resumed.epoch, cfg.epochs)
-    dataset = distribute_training_dataset(
-        strategy, clips, batch_size, audio, labels=labels, shuffle=True, seed=cfg.seed, cache_dir=cfg.cache_dir,
+    dataset = steps.training_data(
+        strategy, clips, batch_size, audio, labels, seed=cfg.seed, cache_dir=cfg.cache_dir,
         epochs=(first_epoch, cfg.epochs),
     )
     saver = resume.SaveTrainingState(member_dir, resumed)
@@ -188,12 +196,13 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
         StopOnNonFiniteLoss(str(member_dir)),
         ScaleGuardWarning(loss_layer),
         saver,
-        keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), write_graph=False, update_freq="epoch"),
+        *steps.extra_callbacks(logs_dir),
     ]
     started = time.time()
     if first_epoch < cfg.epochs:
-        trainer.fit(dataset, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
-                    callbacks=callbacks, verbose=cfg.verbose)
+        with steps.fit_scope(strategy):
+            trainer.fit(dataset, epochs=cfg.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                        callbacks=callbacks, verbose=cfg.verbose)
     elapsed = time.time() - started
 
     runs.save_keras_atomic(embedding_model, member_dir / runs.MODEL_FILE)
@@ -266,7 +275,7 @@ def train(cfg: TrainConfig) -> Path:
 
 def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
     """:func:`train` while this process holds the run directory's lock."""
-    from ..distribute import make_strategy
+    from .steps import backend_steps
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / runs.COMPLETE_FILE).exists():
@@ -284,7 +293,7 @@ def _train_locked(cfg: TrainConfig, run_dir: Path) -> Path:
         from .baselines import train_baseline
 
         return train_baseline(cfg, index, clips, run_dir)
-    strategy = make_strategy(cfg.strategy)
+    strategy = backend_steps().make_strategy(cfg.strategy)
     if cfg.labels == "individual":
         from ..data.labels import individual_groups
 

@@ -1,12 +1,20 @@
 """The training model: an embedding network plus a loss layer, trained with mixup.
 
 ``ASDTrainer`` wraps the waveform -> embedding model and one loss layer of
-``asd_tf.losses``. Its ``train_step`` draws mixup pairs within the (per-replica)
+``asd_tf.losses``. Its training step draws mixup pairs within the (per-replica)
 batch, runs the loss layer in training mode (which updates adaptive scales from
 global-batch statistics) and applies the gradient of the global-batch mean loss
-plus the L2 weight decay. It works unchanged under every ``tf.distribute``
-strategy: the per-replica loss is divided by the number of replicas because
-the Keras optimizer sums gradients over replicas.
+plus the L2 weight decay.
+
+The forward part of the step (input crop, mixup, class weights, embedding, loss,
+regularisation, metric tracking: :meth:`ASDTrainer.forward` and
+:meth:`ASDTrainer.track`) is written in ``keras.ops`` and is the same on every
+backend. Only the gradient plumbing differs; it lives in one small module per
+Keras backend (``asd_tf.training.steps``, chosen by ``keras.backend.backend()``),
+as Keras itself has one trainer per backend: ``GradientTape`` under any
+``tf.distribute`` strategy on TensorFlow (the per-replica loss is divided by the
+number of replicas because the Keras optimizer sums gradients over replicas),
+``jax.value_and_grad`` of a stateless step on JAX, ``backward()`` on PyTorch.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ..errors import ConfigError
 from ..losses.mixup import MixupConfig, mixup_batch
+from .steps import backend_steps
 
 
-def pair_weights(y1, y2, lam, class_weights) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+def pair_weights(y1, y2, lam, class_weights) -> tuple[Any, Any, Any, Any]:
     """``(y1', y2', lam', m)``: a weighted mixup pair as an unweighted one times a per-clip factor.
 
     The weighted target row is ``T = lam c(y1) onehot(y1) + (1 - lam) c(y2) onehot(y2)``
@@ -32,35 +41,36 @@ def pair_weights(y1, y2, lam, class_weights) -> tuple[tf.Tensor, tf.Tensor, tf.T
     is exactly the loss of ``T``: an all-zero row stays all-zero-weighted after mixup
     and nothing is divided by zero. (Adaptive scales see the rescaled rows.)
     """
-    weights = tf.constant(class_weights, tf.float32)
-    lam = tf.cast(lam, tf.float32)
+    weights = ops.convert_to_tensor(class_weights, dtype="float32")
+    lam = ops.cast(lam, "float32")
 
     def one(y):
-        y = tf.cast(y, tf.int32)
+        y = ops.cast(y, "int32")
         valid = y >= 0
-        safe = tf.where(valid, y, tf.zeros_like(y))
-        return safe, tf.where(valid, tf.gather(weights, safe), tf.zeros_like(lam))
+        safe = ops.where(valid, y, ops.zeros_like(y))
+        return safe, ops.where(valid, ops.take(weights, safe, axis=0), ops.zeros_like(lam))
 
     y1, w1 = one(y1)
     y2, w2 = one(y2)
     mass = lam * w1 + (1.0 - lam) * w2
-    return y1, y2, tf.math.divide_no_nan(lam * w1, mass), mass
+    nonzero = mass != 0.0  # tf.math.divide_no_nan: 0 where the denominator is 0
+    return y1, y2, ops.where(nonzero, lam * w1 / ops.where(nonzero, mass, 1.0), 0.0), mass
 
 
 INPUT_CROPS: tuple[str, ...] = ("none", "random")
 
 
-def tile_crop(waveforms, offsets) -> tf.Tensor:
+def tile_crop(waveforms, offsets):
     """Each row tiled (repeated end to end) and cropped back to its length from ``offsets[i]``.
 
     ``out[i, t] = x[i, (t + offsets[i]) mod n]``: a circular shift, the input-length
     variant "tiled with a random offset" of docs/design.md, "Later methods" applied to the loaded
     fixed-length input.
     """
-    n = tf.shape(waveforms)[1]
-    offsets = tf.cast(offsets, tf.int32)
-    index = tf.math.floormod(tf.range(n)[tf.newaxis, :] + offsets[:, tf.newaxis], n)
-    return tf.gather(waveforms, index, batch_dims=1)
+    n = ops.shape(waveforms)[1]
+    offsets = ops.cast(offsets, "int32")
+    index = ops.mod(ops.arange(n, dtype="int32")[None, :] + offsets[:, None], n)
+    return ops.take_along_axis(waveforms, index, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
@@ -111,8 +121,11 @@ class ASDTrainer(keras.Model):
             raise ConfigError(f"input_crop: unknown value {input_crop!r}; choose one of {', '.join(INPUT_CROPS)}")
         self.input_crop = input_crop
         self.mixup_config = MixupConfig(prob=self.mixup_prob, alpha=mixup_alpha)
-        # Created with the model (inside the strategy scope), so each replica draws its own pairs.
-        self.mixup_rng = tf.random.Generator.from_seed(self.seed)
+        # The mixup and crop-offset random stream, per backend (steps.<backend>.make_rng): a
+        # tf.random.Generator on TensorFlow (created with the model inside the strategy scope, so
+        # each replica draws its own pairs), a keras.random.SeedGenerator elsewhere (its state is a
+        # non-trainable variable that flows through the stateless JAX step).
+        self.mixup_rng = backend_steps().make_rng(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.scale_tracker = keras.metrics.Mean(name="scale")
         self.intra_tracker = keras.metrics.Mean(name="intra_compactness")
@@ -125,70 +138,77 @@ class ASDTrainer(keras.Model):
     def call(self, waveforms, training: bool = False):
         return self.embedding_model(waveforms, training=training)
 
-    def _scale_value(self) -> tf.Tensor:
+    def _scale_value(self):
         scale = getattr(self.loss_layer, "scale", None)
         if scale is None:
-            return tf.constant(0.0)
-        return tf.cast(tf.convert_to_tensor(scale), tf.float32)
+            return ops.convert_to_tensor(0.0, dtype="float32")
+        return ops.cast(ops.convert_to_tensor(scale), "float32")
 
-    def _track(self, embeddings, y_dominant, loss) -> dict:
+    def track(self, embeddings, y_dominant, loss) -> dict:
+        """Update the four metric trackers with a batch; return their results (the step's logs)."""
         intra, inter = self.loss_layer.compactness(embeddings, y_dominant)
         self.loss_tracker.update_state(loss)
         self.scale_tracker.update_state(self._scale_value())
-        self.intra_tracker.update_state(tf.reduce_mean(intra))
-        self.inter_tracker.update_state(tf.reduce_mean(inter))
-        logs = {m.name: m.result() for m in self.metrics}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs rank >= 1.
-            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
-        return logs
+        self.intra_tracker.update_state(ops.mean(intra))
+        self.inter_tracker.update_state(ops.mean(inter))
+        return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
-        waveforms, labels = data
-        labels = tf.cast(labels, tf.int32)
+    def forward(self, waveforms, labels) -> tuple[Any, Any, Any, Any]:
+        """The training forward pass of one (per-replica) batch, on any backend.
+
+        Input crop (``input_crop="random"``), mixup, class weights, embeddings (cast to
+        float32: the loss head runs in float32 even under mixed precision), the loss
+        layer in training mode (adaptive scales update here) and the regularisation
+        losses. Returns ``(total, loss, embeddings, y_dominant)``: ``total`` = mean
+        (weighted) loss + regularisation, the quantity differentiated; ``loss`` the
+        mean loss without weight decay (logged); ``y_dominant`` the label of the larger
+        mixup share of each clip (for the compactness metrics).
+        """
+        labels = ops.cast(labels, "int32")
         if self.input_crop == "random":
-            offsets = self.mixup_rng.uniform(tf.shape(waveforms)[:1], 0, tf.shape(waveforms)[1], dtype=tf.int32)
+            offsets = backend_steps().crop_offsets(self.mixup_rng, waveforms)
             waveforms = tile_crop(waveforms, offsets)
         x, y1, y2, lam = mixup_batch(waveforms, labels, self.mixup_config, self.mixup_rng)
         weights = None
         if self.class_weights is not None:
             y1, y2, lam, weights = pair_weights(y1, y2, lam, self.class_weights)
-        with tf.GradientTape() as tape:
-            embeddings = self.embedding_model(x, training=True)
-            # The loss head runs in float32 even under mixed precision.
-            embeddings = tf.cast(embeddings, tf.float32)
-            per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True)
-            if weights is not None:  # a mean over the batch, not over the weights: no division by zero
-                per_sample = per_sample * weights
-            loss = tf.reduce_mean(per_sample)
-            regularization = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            total = loss + tf.cast(regularization, loss.dtype)
-            # The optimizer sums gradients over replicas: scale to the global mean.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(total / tf.cast(replicas, total.dtype))
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        # Never train on NaN: a non-finite loss zeroes the step's gradients (the
-        # StopOnNonFiniteLoss callback then ends training with a clear message).
-        finite = tf.math.is_finite(total)
-        gradients = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        y_dominant = tf.where(lam >= 0.5, y1, y2)
-        return self._track(embeddings, y_dominant, loss)
+        embeddings = ops.cast(self.embedding_model(x, training=True), "float32")
+        per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True)
+        if weights is not None:  # a mean over the batch, not over the weights: no division by zero
+            per_sample = per_sample * weights
+        loss = ops.mean(per_sample)
+        regularization = self.losses
+        total = loss
+        if regularization:
+            total = loss + ops.cast(ops.sum(ops.stack([ops.cast(r, "float32") for r in regularization])), loss.dtype)
+        y_dominant = ops.where(lam >= 0.5, y1, y2)
+        return total, loss, embeddings, y_dominant
 
-    def test_step(self, data):
-        waveforms, labels = data
-        labels = tf.cast(labels, tf.int32)
-        embeddings = tf.cast(self.embedding_model(waveforms, training=False), tf.float32)
-        loss = tf.reduce_mean(self.loss_layer.class_loss(embeddings, labels))
-        return self._track(embeddings, labels, loss)
+    def evaluation_pass(self, waveforms, labels) -> tuple[Any, Any, Any]:
+        """``(embeddings, labels, loss)`` of an evaluation batch (class loss, inference mode), as :meth:`track` takes them."""
+        labels = ops.cast(labels, "int32")
+        embeddings = ops.cast(self.embedding_model(waveforms, training=False), "float32")
+        loss = ops.mean(self.loss_layer.class_loss(embeddings, labels))
+        return embeddings, labels, loss
+
+    def train_step(self, *args):
+        """One training step; the backend's ``train_step`` (``asd_tf.training.steps``) does the gradient part.
+
+        TensorFlow and PyTorch call it with ``data``; JAX with ``(state, data)`` and expects
+        ``(logs, state)`` back (Keras's ``JAXTrainer`` contract).
+        """
+        return backend_steps().train_step(self, *args)
+
+    def test_step(self, *args):
+        return backend_steps().test_step(self, *args)
 
     def fit(self, *args, verbose="auto", callbacks=None, shuffle: bool = False, **kwargs):
         """``keras.Model.fit`` with this toolkit's console output and without Keras's shuffle.
 
-        The training data come from ``asd_tf.data``'s pipeline, a ``tf.data.Dataset`` that
-        shuffles itself (seeded), so ``shuffle`` defaults to False: Keras cannot shuffle a
-        dataset, and its default True only earned a warning. ``verbose`` (keyword only) picks
+        The training data come from ``asd_tf.data``: a ``tf.data.Dataset`` (TensorFlow) or a
+        ``WaveformBatches`` PyDataset (other backends), both shuffling themselves (seeded by
+        ``(seed, epoch)``), so ``shuffle`` defaults to False: Keras cannot shuffle a dataset
+        (its default True only earned a warning) and would permute a PyDataset's batches. ``verbose`` (keyword only) picks
         the console output (``training.callbacks.console_callbacks``): 1 or ``"auto"`` one
         progress bar for the whole training with epoch and ETA, 2 one line per epoch, 0 none;
         Keras's own per-epoch progress bars are off.
