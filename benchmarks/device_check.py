@@ -44,6 +44,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -123,7 +124,7 @@ SMOKE = {
     "embed_batches": 2, "rise_batch": 8, "rise_batches": 2, "matmul_n": 256,
     "reference_options": {"stage_channels": (4, 4, 8, 8), "spectrum_filters": 8, "dense_units": 8, "branch_dim": 8},
     "stgram_options": {"n_mels": 16, "embedding_dim": 8, "bottlenecks": ((2, 8, 1, 2), (2, 8, 1, 2))},
-    "pipeline": {"synth_size": "tiny", "epochs": 1, "batch_size": 4, "num_samples": 16000,
+    "pipeline": {"synth_size": "tiny", "epochs": 2, "batch_size": 4, "num_samples": 16000,
                  "model_options": ["stage_channels=[4,4,8,8]", "spectrum_filters=8", "dense_units=8", "branch_dim=8"]},
 }
 
@@ -144,6 +145,8 @@ def s_environment(cfg: dict) -> dict:
         "keras_backend": keras.backend.backend(), "devices": [str(d) for d in jax.devices()],
         "device_kind": dev.device_kind, "platform_jax": dev.platform,
         "tensorflow_importable": _tensorflow_importable(),
+        "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
 
@@ -378,7 +381,7 @@ def s_pipeline(cfg: dict, workdir: Path, budget_s: float) -> dict:
     summaries = sorted(run.rglob("*summary*.json"))
     if summaries:
         summary = json.loads(summaries[0].read_text())
-        out["summary"] = {k: summary.get(k) for k in ("clips", "batch_size", "steps_per_epoch", "epochs",
+        out["summary"] = {k: summary.get(k) for k in ("clips", "classes", "batch_size", "steps_per_epoch", "epochs",
                                                        "epochs_run_this_call", "seconds_this_call", "parameters")}
         steps, epochs, secs = summary.get("steps_per_epoch"), summary.get("epochs_run_this_call"), \
             summary.get("seconds_this_call")
@@ -392,6 +395,23 @@ def s_pipeline(cfg: dict, workdir: Path, budget_s: float) -> dict:
     if epochs and per_epoch and len(epochs) > 1:
         out["last_epoch_clips_per_s"] = per_epoch * (out["summary"].get("batch_size") or p["batch_size"]) / epochs[-1][1]
     out["log_tail"] = log[-1500:]
+    # The step alone at the run's settings (same model, batch, clip length, class count), for the
+    # end-to-end / step-alone ratio.
+    started = time.perf_counter()
+    if budget_s - out["train_wall_s"] - out["synth_s"] > 60:
+        import jax_step
+        from asd_tf.commands.options import parse_key_value
+
+        options = dict(parse_key_value(o, "model option") for o in p["model_options"])
+        classes = int((out.get("summary") or {}).get("classes") or 16)
+        setup = jax_step.build_setup("reference", p["num_samples"], classes, "float32", model_options=options)
+        compiled, _, _ = jax_step.compile_step(setup, p["batch_size"])
+        alone = jax_step.time_train_step(setup, p["batch_size"], 5, compiled=compiled)
+        out["step_alone_clips_per_s"] = alone["clips_per_s"]
+        out["step_alone_classes"] = classes
+        if out.get("last_epoch_clips_per_s"):
+            out["last_epoch_to_step_alone"] = out["last_epoch_clips_per_s"] / alone["clips_per_s"]
+        out["step_alone_s"] = time.perf_counter() - started
     return out
 
 
@@ -400,11 +420,22 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+class HardLimit(BaseException):
+    """Raised by SIGALRM when the run reaches ``--hard-limit-s`` (a BaseException: no section swallows it)."""
+
+
+def _on_alarm(signum, frame):
+    raise HardLimit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, CPU, < 2 min")
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="no section starts after this many seconds (default 420: the run ends well inside 10 min)")
+    parser.add_argument("--hard-limit-s", type=float, default=540.0,
+                        help="a section still running at this many seconds is stopped (default 540: the device "
+                             "tool kills a command at 600 s, and the JSON must be written before that)")
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--copy-to", default=os.environ.get("OUT"),
                         help="also copy the JSON there (default: $OUT, the device tool's return folder)")
@@ -457,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   results["sections"].get("matmul"), _reference_flops(results))),
     ]
     workdir = tempfile.mkdtemp(prefix="device_check_")
+    signal.signal(signal.SIGALRM, _on_alarm)
     try:
         for name, fn in sections:
             if args.only is not None and name not in args.only:
@@ -474,11 +506,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             _say(f"{name} ...")
             t0 = time.perf_counter()
+            signal.alarm(max(1, int(args.hard_limit_s - elapsed)))
             try:
                 results["sections"][name] = fn()
+            except HardLimit:
+                results["sections"][name] = {"error": f"stopped at the hard limit ({args.hard_limit_s:.0f} s)"}
             except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
                 results["sections"][name] = {"error": f"{type(exc).__name__}: {exc}",
                                              "traceback": traceback.format_exc()[-3000:]}
+            finally:
+                signal.alarm(0)
             results["sections"][name]["section_s"] = time.perf_counter() - t0
             save()
             _say(f"{name}: done in {time.perf_counter() - t0:.1f} s")
@@ -529,7 +566,8 @@ def summarize(results: dict) -> list[str]:
         lines.append(f"pipeline: {pipe.get('status', pipe.get('error', pipe.get('skipped')))}"
                      + (f"; {pipe['command_clips_per_s']:.1f} clips/s end to end (command), "
                         f"{pipe.get('fit_clips_per_s', float('nan')):.1f} clips/s in fit, "
-                        f"{pipe.get('last_epoch_clips_per_s', float('nan')):.1f} clips/s in the last epoch"
+                        f"{pipe.get('last_epoch_clips_per_s', float('nan')):.1f} clips/s in the last epoch, "
+                        f"the step alone {pipe.get('step_alone_clips_per_s', float('nan')):.1f} clips/s"
                         if pipe.get('status') == 'ran' else ""))
     for name, r in sec.items():
         if "error" in r or "skipped" in r:
