@@ -190,7 +190,7 @@ def s_matmul(cfg: dict) -> dict:
 def s_train(cfg: dict, backbone: str, options: dict, modes: list, peak: dict | None, matmul: dict | None,
             flops_hint: float | None = None) -> dict:
     import jax_step
-    from flops import analytic_forward_flops
+    from flops import analytic_forward_flops, preferred_train_flops
 
     out = {"backbone": backbone, "model_options": options, "batch_size": cfg["batch_size"],
            "num_samples": cfg["num_samples"], "loss": "subcluster_adacos", "num_classes": cfg["num_classes"],
@@ -218,11 +218,14 @@ def s_train(cfg: dict, backbone: str, options: dict, modes: list, peak: dict | N
             r["precision"] = precision
             r["xla_flops_per_step"] = flops
             r["xla_flops_per_clip"] = None if flops is None else flops / cfg["batch_size"]
-            r["achieved_tflops"] = None if flops is None else flops / r["step_s_median"] / 1e12
+            per_clip, source = preferred_train_flops(setup.model, r["xla_flops_per_clip"])
+            used = per_clip * cfg["batch_size"]
+            r["flops_per_clip"], r["flops_source"] = per_clip, source
+            r["achieved_tflops"] = used / r["step_s_median"] / 1e12
             if peak:
-                r["fraction_of_bf16_peak_datasheet"] = achieved(flops, r["step_s_median"],
+                r["fraction_of_bf16_peak_datasheet"] = achieved(used, r["step_s_median"],
                                                                 peak["bf16_dense_tflops_datasheet"])
-            r["fraction_of_bf16_matmul_measured"] = achieved(flops, r["step_s_median"], measured_peak)
+            r["fraction_of_bf16_matmul_measured"] = achieved(used, r["step_s_median"], measured_peak)
         except Exception as exc:  # noqa: BLE001 - recorded, the check goes on
             r = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
         r["section_s"] = time.perf_counter() - t0
@@ -548,7 +551,8 @@ def summarize(results: dict) -> list[str]:
                 frac = r.get("fraction_of_bf16_peak_datasheet")
                 lines.append(f"{key} [{mode}]: {r['clips_per_s']:.1f} clips/s (batch {r['batch_size']}), "
                              f"XLA {((r.get('xla_flops_per_clip') or 0) / 1e9):.3g} GFLOP/clip, "
-                             f"{(r.get('achieved_tflops') or 0):.3g} TFLOP/s"
+                             f"{(r.get('achieved_tflops') or 0):.3g} TFLOP/s at "
+                             f"{((r.get('flops_per_clip') or 0) / 1e9):.3g} GFLOP/clip ({r.get('flops_source', '')[:8]})"
                              + (f", {100 * frac:.2f} % of bf16 peak" if frac is not None else ""))
             else:
                 lines.append(f"{key} [{mode}]: {r.get('error', 'no result')[:160]}")

@@ -39,6 +39,13 @@ def test_analytic_flops_of_dense_and_conv_layers_match_hand_counts():
     assert counted["by_layer"] == {"conv": conv, "dw": dw, "dense": dense, "head": head}
     assert counted["total"] == conv + dw + dense + head
     assert flops.analytic_train_flops(outer) == 3 * counted["total"]
+    # XLA over-counts depthwise kernel gradients: with a depthwise layer the analytic count is used.
+    assert flops.has_depthwise(outer)
+    assert flops.preferred_train_flops(outer, 1e12) == (
+        3 * counted["total"], "analytic (3 x kernel products; XLA over-counts depthwise gradients)")
+    dense_only = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert not flops.has_depthwise(dense_only)
+    assert flops.preferred_train_flops(dense_only, 123.0) == (123.0, "XLA cost analysis of the compiled step")
 
 
 def test_peak_lookup_and_achieved_fraction():
