@@ -69,7 +69,8 @@ PEAKS = {
     "H100": {
         "bf16_dense_tflops_datasheet": 989.4,
         "bf16_dense_tflops_measured_here": None,
-        "source": ".library/device/HOPPER.md / H200.md (H100 SXM dense bf16 about 990 TFLOP/s, vendor datasheet)",
+        "source": ".library/device/HOPPER.md / H200.md (H100 SXM dense bf16 about 990 TFLOP/s, vendor datasheet; "
+                  "a PCIe H100 has a lower peak, not listed there)",
     },
 }
 
