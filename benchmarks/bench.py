@@ -11,7 +11,11 @@ Figures:
   (42,000 clips) extrapolated from the measured steps;
 * embedding extraction clips/s;
 * RISE masks/s and its ratio to plain batched inference of the same scorer;
-* peak RSS while training over an index of 20,000 clips (target < 3 GB).
+* peak RSS while training over an index of 20,000 clips (target < 3 GB);
+* ``backends``: the training step on TensorFlow (``ASDTrainer.train_step``, as ``train``) and
+  the same step as one XLA-compiled JAX function (``benchmarks/jax_step.py``), side by side in
+  alternating child processes, with the step's FLOPs per clip (XLA's count), the achieved
+  GFLOP/s of each and their fraction of a 4096^3 float32 matrix product timed in the same run.
 """
 
 from __future__ import annotations
@@ -173,7 +177,65 @@ def m_train_rss(root: str, steps: int = 4, batch_size: int = 16) -> dict:
     return {"clips_in_index": len(clips), "peak_rss_mb": _peak_rss_mb()}
 
 
-MEASUREMENTS = {f.__name__[2:]: f for f in (m_pipeline, m_train, m_embed, m_rise, m_train_rss)}
+def m_matmul(n: int = 4096, repeats: int = 3) -> dict:
+    """GFLOP/s of an ``n x n`` float32 matrix product (TensorFlow, median of ``repeats`` after a warm-up)."""
+    import statistics
+
+    import numpy as np
+    import tensorflow as tf
+
+    a = tf.constant(np.random.default_rng(0).standard_normal((n, n)).astype("float32"))
+    f = tf.function(lambda m: tf.matmul(m, m))
+    f(a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).numpy()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {"n": n, "repeats": repeats, "seconds": seconds, "gflop_per_s": 2 * n**3 / seconds / 1e9}
+
+
+MEASUREMENTS = {f.__name__[2:]: f for f in (m_pipeline, m_train, m_embed, m_rise, m_train_rss, m_matmul)}
+
+
+def _step_child(backend: str, batch_size: int, steps: int) -> dict:
+    """``train_step_backends.py --backend`` in a child process (each backend needs its own process)."""
+    script = Path(__file__).with_name("train_step_backends.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    out = subprocess.run([sys.executable, str(script), "--backend", backend, "--batch-size", str(batch_size),
+                          "--steps", str(steps)], capture_output=True, text=True, env=env, cwd=REPO)
+    for line in out.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError(f"train step on {backend} failed:\n{out.stderr[-3000:]}")
+
+
+def backends_section(batch_size: int, steps: int, rounds: int) -> dict:
+    """TF vs JAX training step, alternating (TF, JAX) x ``rounds``, plus the matrix-product yardstick."""
+    pairs = []
+    for _ in range(rounds):
+        tf_r = _step_child("tf", batch_size, steps)
+        jax_r = _step_child("jax", batch_size, steps)
+        pairs.append({"tensorflow": tf_r, "jax": jax_r, "ratio_jax_to_tf": jax_r["clips_per_s"] / tf_r["clips_per_s"]})
+    matmul = _child("matmul", {})
+    import statistics
+
+    tf_cps = statistics.median(p["tensorflow"]["clips_per_s"] for p in pairs)
+    jax_cps = statistics.median(p["jax"]["clips_per_s"] for p in pairs)
+    flops = pairs[0]["jax"].get("xla_flops_per_step")
+    per_clip = None if not flops else flops / batch_size
+    out = {"batch_size": batch_size, "steps": steps, "rounds": rounds, "pairs": pairs, "matmul": matmul,
+           "tensorflow_clips_per_s": tf_cps, "jax_clips_per_s": jax_cps,
+           "ratio_jax_to_tf": statistics.median(p["ratio_jax_to_tf"] for p in pairs),
+           "flops_per_clip_xla": per_clip, "load_average_end": os.getloadavg()}
+    if per_clip:
+        for name, cps in (("tensorflow", tf_cps), ("jax", jax_cps)):
+            gflops = per_clip * cps / 1e9
+            out[f"{name}_gflop_per_s"] = gflops
+            out[f"{name}_fraction_of_matmul"] = gflops / matmul["gflop_per_s"]
+    return out
 
 
 def _child(name: str, kwargs: dict) -> dict:
@@ -203,8 +265,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer clips and steps (smoke run)")
     parser.add_argument("--skip", nargs="*", default=[], help="measurements to skip")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these measurements")
+    parser.add_argument("--backend-rounds", type=int, default=2,
+                        help="alternating (TF, JAX) rounds of the backends section (default 2; --quick: 1)")
     args = parser.parse_args(argv)
 
+    names = ("pipeline", "train", "embed", "rise", "train_rss", "backends")
+    if args.only is not None:
+        args.skip = [n for n in names if n not in args.only]
     small, large, huge = (50, 500, 2000) if args.quick else (500, 5000, 20000)
     device = _device()
     gpu = "GPU" in device
@@ -251,6 +319,22 @@ def main(argv=None) -> int:
             results["train_rss"] = _child("train_rss", {"root": str(make_clip_folder(tmp / "c", huge))})
             print(f"training over {huge} indexed clips: peak RSS {results['train_rss']['peak_rss_mb']:.0f} MB "
                   "(target < 3000)")
+
+        if "backends" not in args.skip:
+            batch, steps = (16, 2) if args.quick else (64, 3)
+            r = backends_section(batch, steps, 1 if args.quick else args.backend_rounds)
+            results["backends"] = r
+            print(f"training step, batch {batch}, 160,000 samples, reference model, sub-cluster AdaCos "
+                  f"(median of {r['rounds']} alternating rounds):")
+            print(f"  TensorFlow (ASDTrainer.train_step, no XLA): {r['tensorflow_clips_per_s']:.2f} clips/s")
+            print(f"  JAX (one XLA-compiled step):                {r['jax_clips_per_s']:.2f} clips/s")
+            print(f"  JAX / TensorFlow: {r['ratio_jax_to_tf']:.2f}x (pairs: "
+                  + ", ".join(f"{p['ratio_jax_to_tf']:.2f}" for p in r["pairs"]) + ")")
+            if r.get("flops_per_clip_xla"):
+                print(f"  FLOPs per clip (XLA cost analysis of the step): {r['flops_per_clip_xla'] / 1e9:.2f} GFLOP; "
+                      f"achieved TF {r['tensorflow_gflop_per_s']:.1f} GFLOP/s, JAX {r['jax_gflop_per_s']:.1f} GFLOP/s; "
+                      f"{r['matmul']['n']}^3 float32 matmul {r['matmul']['gflop_per_s']:.1f} GFLOP/s -> "
+                      f"TF {100 * r['tensorflow_fraction_of_matmul']:.0f} %, JAX {100 * r['jax_fraction_of_matmul']:.0f} %")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     tag = "gpu" if gpu else "cpu"
