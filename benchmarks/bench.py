@@ -12,8 +12,9 @@ Figures:
 * embedding extraction clips/s;
 * RISE masks/s and its ratio to plain batched inference of the same scorer;
 * peak RSS while training over an index of 20,000 clips (target < 3 GB);
-* ``backends``: the training step on TensorFlow (``ASDTrainer.train_step``, as ``train``) and
-  the same step as one XLA-compiled JAX function (``benchmarks/jax_step.py``), side by side in
+* ``backends``: the toolkit's own training step (``ASDTrainer``, built as ``asd-tf train`` builds
+  it, ``benchmarks/trainer_step.py``) on TensorFlow (no XLA, the default) and on JAX
+  (``jit_compile=True``, as ``asd-tf train`` on JAX), side by side in
   alternating child processes, with the step's FLOPs per clip (XLA's count), the achieved
   GFLOP/s of each and their fraction of a 4096^3 float32 matrix product timed in the same run.
 """
@@ -326,8 +327,8 @@ def main(argv=None) -> int:
             results["backends"] = r
             print(f"training step, batch {batch}, 160,000 samples, reference model, sub-cluster AdaCos "
                   f"(median of {r['rounds']} alternating rounds):")
-            print(f"  TensorFlow (ASDTrainer.train_step, no XLA): {r['tensorflow_clips_per_s']:.2f} clips/s")
-            print(f"  JAX (one XLA-compiled step):                {r['jax_clips_per_s']:.2f} clips/s")
+            print(f"  TensorFlow ASDTrainer (no XLA):     {r['tensorflow_clips_per_s']:.2f} clips/s")
+            print(f"  JAX ASDTrainer (jit_compile=True): {r['jax_clips_per_s']:.2f} clips/s")
             print(f"  JAX / TensorFlow: {r['ratio_jax_to_tf']:.2f}x (pairs: "
                   + ", ".join(f"{p['ratio_jax_to_tf']:.2f}" for p in r["pairs"]) + ")")
             if r.get("flops_per_clip_xla"):

@@ -15,9 +15,11 @@ classes x 16 sub-clusters, Adam, mixup as the paper):
 * ``environment``: nvidia-smi, versions, JAX devices;
 * ``matmul``: the machine's ceilings measured here, an 8192^3 matrix product in bfloat16 and
   float32 through ``jax.numpy`` (median of 10 after warm-up, random data);
-* ``train``: training clips/s of the full-size reference model (both branches) and of
-  STgram-MFN (a MobileFaceNet backbone): float32 and bfloat16 mixed precision, each as one
-  XLA-compiled step (``jax.jit``); one float32 run op by op (no ``jax.jit``, JAX's eager mode:
+* ``train``: training clips/s of the toolkit's own trainer (``ASDTrainer``, built and compiled as
+  ``asd-tf train`` does, ``benchmarks/trainer_step.py``) with the full-size reference model (both
+  branches) and with STgram-MFN (a MobileFaceNet backbone): float32 and bfloat16 mixed precision,
+  each its JAX ``train_step`` XLA-compiled (``jit_compile=True``, what ``asd-tf train`` uses on
+  JAX); one float32 run with ``jit_compile=False`` (Keras's un-jitted train function, JAX op by op:
   the "without XLA" point); FLOPs per clip by XLA's cost analysis of the compiled step and by
   the analytic count of ``benchmarks/flops.py`` (kernel products x 3); achieved fraction of the
   device's dense bf16 peak (datasheet, and the matrix product measured above);
@@ -190,36 +192,41 @@ def s_matmul(cfg: dict) -> dict:
 
 def s_train(cfg: dict, backbone: str, options: dict, modes: list, peak: dict | None, matmul: dict | None,
             flops_hint: float | None = None) -> dict:
-    import jax_step
+    """The toolkit's own ``ASDTrainer`` training step (``benchmarks/trainer_step.py``) in each mode.
+
+    ``modes``: ``(name, precision, jit)``; ``jit`` True: ``jax.jit(trainer.train_step)``, what
+    ``asd-tf train`` runs on JAX (``compile(jit_compile=True)``), compiled once for timing and XLA's
+    FLOP count; False: the trainer compiled with ``jit_compile=False``, Keras's un-jitted train
+    function (JAX op by op), with the FLOPs of the compiled step (``flops_hint``).
+    """
+    import trainer_step
     from flops import analytic_forward_flops, preferred_train_flops
 
     out = {"backbone": backbone, "model_options": options, "batch_size": cfg["batch_size"],
            "num_samples": cfg["num_samples"], "loss": "subcluster_adacos", "num_classes": cfg["num_classes"],
-           "modes": {}}
+           "trainer": "asd_tf.training.trainer.ASDTrainer", "modes": {}}
     measured_peak = (matmul or {}).get("bfloat16", {}).get("tflops")
     for name, precision, jit in modes:
         t0 = time.perf_counter()
         try:
-            setup = jax_step.build_setup(backbone, cfg["num_samples"], cfg["num_classes"], precision,
-                                         model_options=options)
+            trainer = trainer_step.build_trainer(backbone, cfg["num_samples"], cfg["num_classes"], precision,
+                                                 model_options=options, jit_compile=jit)
             if "analytic_forward_flops_per_clip" not in out:
-                forward = analytic_forward_flops(setup.model)["total"]
+                forward = analytic_forward_flops(trainer.embedding_model)["total"]
                 out["analytic_forward_flops_per_clip"] = forward
                 out["analytic_train_flops_per_clip"] = 3 * forward
-                out["parameters"] = setup.settings["parameters"]
+                out["parameters"] = trainer.bench_settings["parameters"]
             if jit:
-                compiled, flops, compile_s = jax_step.compile_step(setup, cfg["batch_size"])
+                compiled, flops, compile_s = trainer_step.compile_jax_step(trainer, cfg["batch_size"])
             else:  # op by op: the FLOPs are those of the same step compiled (passed in), no compilation here
                 compiled, flops, compile_s = None, flops_hint, None
             steps = cfg["train_steps"] if jit else cfg["eager_steps"]
-            r = jax_step.time_train_step(setup, cfg["batch_size"], steps, jit=jit,
-                                         compiled=compiled if jit else None)
+            r = trainer_step.time_train_step(trainer, cfg["batch_size"], steps, jit=jit, compiled=compiled)
             r["compile_s"] = compile_s
-            r.update(setup.settings)
-            r["precision"] = precision
+            r.update(trainer.bench_settings)
             r["xla_flops_per_step"] = flops
             r["xla_flops_per_clip"] = None if flops is None else flops / cfg["batch_size"]
-            per_clip, source = preferred_train_flops(setup.model, r["xla_flops_per_clip"])
+            per_clip, source = preferred_train_flops(trainer.embedding_model, r["xla_flops_per_clip"])
             used = per_clip * cfg["batch_size"]
             r["flops_per_clip"], r["flops_source"] = per_clip, source
             r["achieved_tflops"] = used / r["step_s_median"] / 1e12
@@ -236,14 +243,28 @@ def s_train(cfg: dict, backbone: str, options: dict, modes: list, peak: dict | N
     return out
 
 
+def _embedding_model(cfg: dict, precision: str, options: dict):
+    """The reference embedding model as ``asd-tf train`` builds it (global policy while building)."""
+    import keras
+
+    from asd_tf.models.registry import build_backbone
+
+    keras.utils.set_random_seed(0)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return build_backbone("reference", num_samples=cfg["num_samples"], **options)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def s_embed(cfg: dict) -> dict:
-    import jax_step
+    import jax_inference
 
     out = {"backbone": "reference", "batch_size": cfg["batch_size"], "num_samples": cfg["num_samples"], "modes": {}}
     for precision in ("float32", "mixed_bfloat16"):
-        setup = jax_step.build_setup("reference", cfg["num_samples"], cfg["num_classes"], precision,
-                                     model_options=cfg["reference_options"])
-        out["modes"][precision] = jax_step.time_embedding(setup.model, cfg["batch_size"], cfg["embed_batches"])
+        model = _embedding_model(cfg, precision, cfg["reference_options"])
+        out["modes"][precision] = jax_inference.time_embedding(model, cfg["batch_size"], cfg["embed_batches"])
         _say(f"  embed [{precision}]: {out['modes'][precision]['clips_per_s']:.1f} clips/s")
     return out
 
@@ -304,17 +325,14 @@ def s_rise(cfg: dict) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    import jax_step
-
     from asd_tf.features.stft import spectrogram_shape
 
-    setup = jax_step.build_setup("reference", cfg["num_samples"], cfg["num_classes"], "float32",
-                                 model_options={**cfg["reference_options"], "branches": "spectrogram"})
-    embedder = setup.model.get_layer("embedder")
+    model = _embedding_model(cfg, "float32", {**cfg["reference_options"], "branches": "spectrogram"})
+    embedder = model.get_layer("embedder")
     T, F = spectrogram_shape(cfg["num_samples"])
     b = cfg["rise_batch"]
     rng = np.random.default_rng(0)
-    centres = rng.standard_normal((26, int(setup.model.output_shape[-1]))).astype("float32")
+    centres = rng.standard_normal((26, int(model.output_shape[-1]))).astype("float32")
     step, plain = make_rise_step(embedder, centres, T, F, b)
     x = jnp.asarray(np.abs(rng.standard_normal((T, F))).astype("float32"))
     acc, mass = jnp.zeros((T, F), "float32"), jnp.zeros((), "float32")
@@ -403,14 +421,14 @@ def s_pipeline(cfg: dict, workdir: Path, budget_s: float) -> dict:
     # end-to-end / step-alone ratio.
     started = time.perf_counter()
     if budget_s - out["train_wall_s"] - out["synth_s"] > 60:
-        import jax_step
+        import trainer_step
         from asd_tf.commands.options import parse_key_value
 
         options = dict(parse_key_value(o, "model option") for o in p["model_options"])
         classes = int((out.get("summary") or {}).get("classes") or 16)
-        setup = jax_step.build_setup("reference", p["num_samples"], classes, "float32", model_options=options)
-        compiled, _, _ = jax_step.compile_step(setup, p["batch_size"])
-        alone = jax_step.time_train_step(setup, p["batch_size"], 5, compiled=compiled)
+        trainer = trainer_step.build_trainer("reference", p["num_samples"], classes, "float32",
+                                             model_options=options, jit_compile=True)
+        alone = trainer_step.time_train_step(trainer, p["batch_size"], 5)
         out["step_alone_clips_per_s"] = alone["clips_per_s"]
         out["step_alone_classes"] = classes
         if out.get("last_epoch_clips_per_s"):

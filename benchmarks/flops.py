@@ -7,7 +7,7 @@
   normalisation and the FFT front ends are left out (they are element-wise, a few per cent).
   A training step costs about 3x the forward pass (forward, gradient w.r.t. the input, gradient
   w.r.t. the weights): :func:`analytic_train_flops`.
-* ``xla_flops`` (in ``jax_step.py``): XLA's own cost analysis of a compiled JAX function,
+* ``xla_flops`` (in ``jax_inference.py``; ``trainer_step.compile_jax_step`` for the training step): XLA's own cost analysis of a compiled JAX function,
   which counts every HLO op of the step actually run (element-wise ops and FFTs included).
 
 XLA's count is exact for dense convolutions and products (the reference model: 2.71 GFLOP per clip

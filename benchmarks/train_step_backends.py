@@ -1,16 +1,19 @@
 #!/usr/bin/env python
-"""One training step of the full-size reference model on TensorFlow or on JAX, timed in-process.
+"""The toolkit's own training step (``ASDTrainer``) of the full-size reference model, on TensorFlow or JAX.
 
     python benchmarks/train_step_backends.py --backend tf|jax [--batch-size 64] [--steps 3] [--json FILE]
 
-* ``tf``: ``asd_tf.training.trainer.ASDTrainer.train_step`` as ``make bench`` times it today
-  (a ``tf.function``, no XLA: the CPU default);
-* ``jax``: the same computation as one XLA-compiled JAX function (``benchmarks/jax_step.py``:
-  mixup, model and sub-cluster AdaCos in training mode, L2 terms, non-finite guard, Adam),
-  ``KERAS_BACKEND=jax``, TensorFlow blocked.
+Both backends run the same trainer, built and compiled as ``asd-tf train`` builds it
+(``benchmarks/trainer_step.py``: ``ASDTrainer`` with Adam, ``build_for_training``):
+
+* ``tf``: ``trainer.train_on_batch`` with ``jit_compile=False`` (the TensorFlow default of
+  ``asd-tf train``: a ``tf.function``, no XLA);
+* ``jax``: ``KERAS_BACKEND=jax``, TensorFlow blocked, ``jit_compile=True`` (what ``asd-tf train``
+  uses on JAX): ``jax.jit(trainer.train_step, donate_argnums=0)``, the function Keras's
+  ``make_train_function`` jits, compiled once for the timing and XLA's FLOP count.
 
 Same model (reference, both branches, 160,000 samples), same loss (sub-cluster AdaCos, 342 classes),
-same random batch (``jax_step.random_batch``). Prints one JSON line (``@@{...}``): the median step
+same random batch (``trainer_step.random_batch``). Prints one JSON line (``@@{...}``): the median step
 time over ``--steps`` steps after one warm-up step, clips/s, the warm-up (trace/compile) seconds,
 and for JAX the step's FLOPs by XLA's cost analysis. Used by ``bench.py`` (section ``backends``).
 """
@@ -31,48 +34,35 @@ NUM_CLASSES = 342
 
 
 def run_tf(batch_size: int, steps: int, num_samples: int, model_options: dict) -> dict:
-    import keras
     import tensorflow as tf
 
-    from asd_tf.losses.registry import build_loss
-    from asd_tf.models.reference import build_reference_model
-    from asd_tf.training.trainer import ASDTrainer
-    from jax_step import random_batch
+    import trainer_step
 
-    keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
-    model = build_reference_model(num_samples=num_samples, **model_options)
-    loss = build_loss("subcluster_adacos", NUM_CLASSES, int(model.output_shape[-1]), dtype="float32")
-    trainer = ASDTrainer(model, loss)
-    trainer.compile(optimizer=keras.optimizers.Adam())
-    trainer.build_for_training(num_samples)
-    x, y = random_batch(batch_size, num_samples, NUM_CLASSES)
-    x, y = tf.constant(x), tf.constant(y)
-    step = tf.function(trainer.train_step)
-    float(step((x, y))["loss"])  # trace + warm up
-    warm = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
-        t1 = time.perf_counter()
-        logs = step((x, y))
-        float(logs["loss"])
-        times.append(time.perf_counter() - t1)
-    return {"backend": "tensorflow", "tensorflow": tf.__version__, "setup_and_warmup_s": warm, "step_s_all": times,
-            "xla": False, "final_loss": float(logs["loss"])}
+    trainer = trainer_step.build_trainer("reference", num_samples, NUM_CLASSES, "float32",
+                                         model_options=model_options, jit_compile=False)
+    build_s = time.perf_counter() - t0
+    r = trainer_step.time_train_step(trainer, batch_size, steps)
+    return {"backend": "tensorflow", "tensorflow": tf.__version__, "build_s": build_s,
+            "setup_and_warmup_s": build_s + r["warmup_s"], "step_s_all": r["step_s_all"], "xla": False,
+            "timed": r["timed"], "final_loss": r["final_loss"]}
 
 
 def run_jax(batch_size: int, steps: int, num_samples: int, model_options: dict) -> dict:
     import jax
 
-    import jax_step
+    import trainer_step
 
     t0 = time.perf_counter()
-    setup = jax_step.build_setup("reference", num_samples, NUM_CLASSES, "float32", model_options=model_options)
-    compiled, flops, compile_s = jax_step.compile_step(setup, batch_size)
-    r = jax_step.time_train_step(setup, batch_size, steps, jit=True, compiled=compiled)
-    return {"backend": "jax", "jax": jax.__version__, "setup_and_warmup_s": time.perf_counter() - t0
-            - sum(r["step_s_all"]), "compile_s": compile_s, "step_s_all": r["step_s_all"], "xla": True,
-            "xla_flops_per_step": flops, "final_loss": r["final_loss"]}
+    trainer = trainer_step.build_trainer("reference", num_samples, NUM_CLASSES, "float32",
+                                         model_options=model_options, jit_compile=True)
+    build_s = time.perf_counter() - t0
+    compiled, flops, compile_s = trainer_step.compile_jax_step(trainer, batch_size)
+    r = trainer_step.time_train_step(trainer, batch_size, steps, jit=True, compiled=compiled)
+    return {"backend": "jax", "jax": jax.__version__, "build_s": build_s,
+            "setup_and_warmup_s": build_s + compile_s + r["warmup_s"], "compile_s": compile_s,
+            "step_s_all": r["step_s_all"], "xla": True, "timed": r["timed"], "xla_flops_per_step": flops,
+            "final_loss": r["final_loss"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     r = run(args.batch_size, args.steps, args.num_samples, options)
     median = statistics.median(r["step_s_all"])
     r.update({"batch_size": args.batch_size, "steps": args.steps, "num_samples": args.num_samples,
-              "model": "reference (both branches)" + (", narrow" if args.narrow else ""),
+              "trainer": "asd_tf.training.trainer.ASDTrainer", "model": "reference (both branches)" + (", narrow" if args.narrow else ""),
               "loss": f"subcluster_adacos ({NUM_CLASSES} classes)", "step_s_median": median,
               "clips_per_s": args.batch_size / median, "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg()})

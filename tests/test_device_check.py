@@ -1,4 +1,4 @@
-"""The GPU check's own pieces (benchmarks/device_check.py, flops.py, jax_step.py), so they cannot rot unseen.
+"""The GPU check's own pieces (benchmarks/device_check.py, flops.py, jax_inference.py), so they cannot rot unseen.
 
 The check itself runs only on a GPU machine; here: the analytic FLOP counter against hand-computed
 layers, XLA's cost analysis of a JAX function against the same hand count, the peak lookup and the
@@ -78,13 +78,13 @@ def test_xla_flop_count_of_a_dense_layer_and_the_smoke_matmul(tmp_path):
         import numpy as np
         sys.path.insert(0, {str(BENCH)!r})
         import keras
-        import device_check, flops, jax_step
+        import device_check, flops, jax_inference
         batch, n_in, n_out = 6, 40, 24
         inp = keras.Input((n_in,))
         model = keras.Model(inp, keras.layers.Dense(n_out, use_bias=False, name="d")(inp))
-        f, (tv, ntv) = jax_step.inference_fn(model)
+        f, (tv, ntv) = jax_inference.inference_fn(model)
         x = np.ones((batch, n_in), "float32")
-        xla = jax_step.xla_flops(f, tv, ntv, x)
+        xla = jax_inference.xla_flops(f, tv, ntv, x)
         analytic = flops.analytic_forward_flops(model)["total"] * batch
         mm = device_check.s_matmul({{"matmul_n": 64}})
         np.savez(OUT, xla=xla, analytic=analytic, bf16=mm["bfloat16"]["tflops"], f32=mm["float32"]["tflops"],
