@@ -6,7 +6,7 @@
 Both backends run the same trainer, built and compiled as ``asd-tf train`` builds it
 (``benchmarks/trainer_step.py``: ``ASDTrainer`` with Adam, ``build_for_training``):
 
-* ``tf``: ``trainer.train_on_batch`` with ``jit_compile=False`` (the TensorFlow default of
+* ``tf``: Keras's ``trainer.train_function`` (as ``fit`` calls it) with ``jit_compile=False`` (the TensorFlow default of
   ``asd-tf train``: a ``tf.function``, no XLA);
 * ``jax``: ``KERAS_BACKEND=jax``, TensorFlow blocked, ``jit_compile=True`` (what ``asd-tf train``
   uses on JAX): ``jax.jit(trainer.train_step, donate_argnums=0)``, the function Keras's

@@ -16,7 +16,8 @@ Used by ``device_check.py`` (GPU check, JAX) and ``train_step_backends.py`` / ``
   above (the state passed from step to step, as ``fit`` does, written back into the variables at
   the end), or with ``jit=False`` Keras's own un-jitted ``train_function``
   (``compile(jit_compile=False)``: JAX op by op, the "without XLA" point); on TensorFlow / PyTorch
-  ``trainer.train_on_batch`` (the compiled train function of ``compile``'s ``jit_compile``).
+  Keras's ``trainer.train_function`` (what ``fit`` calls; a ``tf.function``, XLA as ``compile``'s
+  ``jit_compile``) fed one ``(x, y)`` batch.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def time_train_step(trainer, batch_size: int, steps: int, warmup: int = 1, jit: 
 
     JAX: ``compiled`` (from :func:`compile_jax_step`; compiled here if None) when ``jit``, else
     Keras's ``train_function`` of a trainer compiled with ``jit_compile=False`` (op by op).
-    Other backends: ``trainer.train_on_batch``.
+    Other backends: Keras's ``trainer.train_function`` on one ``(x, y)`` batch.
     """
     import keras
 
@@ -158,8 +159,13 @@ def time_train_step(trainer, batch_size: int, steps: int, warmup: int = 1, jit: 
 
             x, y = tf.constant(x), tf.constant(y)
 
+        # Keras's compiled train function, fed as ``fit`` feeds it (``train_on_batch`` would add a
+        # ``sample_weight`` slot that ASDTrainer's ``(waveforms, labels)`` step does not take).
+        trainer.make_train_function()
+
         def one(state):
-            return trainer.train_on_batch(x, y, return_dict=True), state
+            logs = trainer.train_function([(x, y)])
+            return {k: float(v) for k, v in logs.items()}, state
 
         state = None
     t0 = time.perf_counter()
@@ -177,5 +183,5 @@ def time_train_step(trainer, batch_size: int, steps: int, warmup: int = 1, jit: 
     return {"batch_size": batch_size, "steps": steps, "warmup_steps": max(1, warmup), "jit": jit,
             "timed": ("jax.jit(ASDTrainer.train_step) as Keras's make_train_function" if jit else
                       "Keras's train_function with jit_compile=False (op by op)") if backend == "jax" else
-            "ASDTrainer.train_on_batch", "warmup_s": warm, "step_s_median": median, "step_s_all": times,
+            "Keras's train_function (ASDTrainer.train_step)", "warmup_s": warm, "step_s_median": median, "step_s_all": times,
             "clips_per_s": batch_size / median, "final_loss": float(logs["loss"])}
