@@ -72,7 +72,7 @@ def test_json_writer_names_the_file_and_round_trips(tmp_path):
 
 
 @pytest.mark.skipif(not backend_available("jax"), reason="jax not installed")
-def test_xla_flop_count_of_a_dense_layer_and_the_smoke_matmul(tmp_path):
+def test_xla_flop_count_smoke_matmul_and_the_timed_trainer_step(tmp_path):
     out = run_on_backend("jax", f'''
         import sys
         import numpy as np
@@ -87,9 +87,26 @@ def test_xla_flop_count_of_a_dense_layer_and_the_smoke_matmul(tmp_path):
         xla = jax_inference.xla_flops(f, tv, ntv, x)
         analytic = flops.analytic_forward_flops(model)["total"] * batch
         mm = device_check.s_matmul({{"matmul_n": 64}})
+        # The benchmarks' timed step is ASDTrainer's own (trainer_step): two steps of it move the
+        # trainer's weights and are written back; its optimizer counts them. (One branch, narrow,
+        # 0.25-s clips: the compilation is most of this test's time.)
+        import trainer_step
+        narrow = {{"stage_channels": (4, 4, 8, 8), "dense_units": 8, "branch_dim": 8, "branches": "spectrogram"}}
+        a = trainer_step.build_trainer("reference", 4000, 5, model_options=narrow, jit_compile=True)
+        before = [np.array(v) for v in a.trainable_variables]
+        compiled, step_flops, _ = trainer_step.compile_jax_step(a, 2)
+        r = trainer_step.time_train_step(a, 2, 1, warmup=1, compiled=compiled)  # two steps
+        moved = max(float(np.abs(np.array(v) - w).max()) for v, w in zip(a.trainable_variables, before))
+        iterations = int(a.optimizer.iterations.numpy())
+        logged = float(a.loss_tracker.result())  # the metric state came back too: the mean of the two losses
         np.savez(OUT, xla=xla, analytic=analytic, bf16=mm["bfloat16"]["tflops"], f32=mm["float32"]["tflops"],
-                 n=mm["n"])
+                 n=mm["n"], step_flops=step_flops, loss=r["final_loss"], moved=moved, iterations=iterations,
+                 logged=logged, count=float(a.loss_tracker.count.numpy()))
     ''', tmp_path)
     assert float(out["xla"]) == 2 * 40 * 24 * 6  # a [6, 40] x [40, 24] product: 2 * in * out * batch
     assert float(out["analytic"]) == 2 * 40 * 24 * 6
     assert int(out["n"]) == 64 and float(out["bf16"]) > 0 and float(out["f32"]) > 0
+    assert float(out["moved"]) > 1e-5  # the timed steps were written back into the trainer's variables
+    assert int(out["iterations"]) == 2 and float(out["count"]) == 2  # two optimizer steps, two tracked losses
+    assert np.isfinite(float(out["loss"])) and np.isfinite(float(out["logged"])) and float(out["step_flops"]) > 0
+
