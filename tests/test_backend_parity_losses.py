@@ -122,17 +122,14 @@ def _data(ns: dict) -> dict[str, np.ndarray]:
     }
 
 
-@pytest.fixture(scope="module")
-def parity(tmp_path_factory):
-    """``(tensorflow_results, jax_results, cases)`` for every case."""
+def tensorflow_reference(ns: dict, data: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(arrays for the child, TensorFlow results)``: every case's weights and numbers, and the
+    embedding gradients (``GradientTape``) with the scale after that step for ``GRAD_CASES``."""
     import tensorflow as tf
 
-    ns = _namespace()
-    data = _data(ns)
-    cases = list(ns["CASES"])
     arrays = dict(data)
     reference: dict[str, np.ndarray] = {}
-    for case in cases:
+    for case in ns["CASES"]:
         weights = ns["make"](case).get_weights()
         for i, w in enumerate(weights):
             arrays[f"w/{case}/{i}"] = w
@@ -146,7 +143,16 @@ def parity(tmp_path_factory):
             loss = tf.reduce_sum(layer(e, data["y1"][0], data["y2"][0], data["lam"][0], training=True))
         reference[f"{case}/grad"] = tape.gradient(loss, e).numpy()
         reference[f"{case}/grad_scale"] = ns["scale_of"](layer)
+    return arrays, reference
 
+
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory):
+    """``(tensorflow_results, jax_results, cases)`` for every case."""
+    ns = _namespace()
+    data = _data(ns)
+    cases = list(ns["CASES"])
+    arrays, reference = tensorflow_reference(ns, data)
     code = COMMON + '''
 import jax
 d = dict(np.load(IN))
