@@ -56,7 +56,7 @@ import numpy as np
 
 from asd_tf.errors import ConfigError, DatasetError, LabelError, NotFittedError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
-from asd_tf.scoring.posterior import encode_classes
+from asd_tf.scoring.posterior import check_test_logits, encode_classes
 from asd_tf.scoring.base import LogitsBackend, RunContext
 
 # float32 logits s*cos may exceed |s| by a few ulps; anything beyond this is a wrong scale.
@@ -167,16 +167,9 @@ class ClassLossBackend(LogitsBackend):
 
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` (own-class loss) from logits ``[N, C]``."""
-        if self.num_classes is None:
-            raise NotFittedError("class_loss backend: score() called before fit()")
-        logits = check_embeddings(logits, records, "class_loss score")
+        logits = check_test_logits("class_loss", logits, records, self.num_classes)
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
-        if logits.shape[1] != self.num_classes:
-            raise ConfigError(
-                f"class_loss backend: {logits.shape[1]} logits per clip at test time but "
-                f"{self.num_classes} at fit time ({section_name(records)})"
-            )
         return self._scores(logits, records, "test clips")
 
     def score_train(self) -> np.ndarray:

@@ -37,6 +37,23 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def check_test_logits(backend: str, logits: np.ndarray, records: Sequence[Any], num_classes: int | None) -> np.ndarray:
+    """Checked test logits ``[N, C]`` of a logits backend fitted on ``num_classes`` classes.
+
+    Raises :class:`NotFittedError` before ``fit`` (``num_classes is None``) and
+    :class:`ConfigError` when ``C`` differs from the fitted class count.
+    """
+    if num_classes is None:
+        raise NotFittedError(f"{backend} backend: score() called before fit()")
+    logits = check_embeddings(logits, records, f"{backend} score")
+    if logits.shape[0] and logits.shape[1] != num_classes:
+        raise ConfigError(
+            f"{backend} backend: {logits.shape[1]} logits per clip at test time but "
+            f"{num_classes} at fit time ({section_name(records)})"
+        )
+    return logits
+
+
 def encode_classes(encode: Callable[[list], Any] | None, records: Sequence[Any]) -> np.ndarray:
     """Class id per record ``[N]`` (int64, -1 = unknown).
 
@@ -101,16 +118,9 @@ class ClassPosteriorBackend(LogitsBackend):
 
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` from logits ``[N, C]``."""
-        if self.num_classes is None:
-            raise NotFittedError("class_posterior backend: score() called before fit()")
-        logits = check_embeddings(logits, records, "class_posterior score")
+        logits = check_test_logits("class_posterior", logits, records, self.num_classes)
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
-        if logits.shape[1] != self.num_classes:
-            raise ConfigError(
-                f"class_posterior backend: {logits.shape[1]} logits per clip at test time but "
-                f"{self.num_classes} at fit time ({section_name(records)})"
-            )
         return self._scores(logits, encode_classes(self.encode, records))
 
     def score_train(self) -> np.ndarray:
