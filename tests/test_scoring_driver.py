@@ -231,13 +231,11 @@ def test_a_margin_loss_with_several_centres_per_class_is_refused():
 
 # --------------------------------------------------------------------------- one label encoding
 def test_encode_labels_is_the_one_encoding_of_the_pipelines():
-    from asd_tf.data.labels import encode_labels
-    from asd_tf.data.pipeline import _label_array
-    from asd_tf.data.sharding import _labels_array
+    from asd_tf.data.labels import encode_labels, label_array
 
     clips = _records(TrainRec, 2, section="01") + _records(TrainRec, 1, section="00")
     label_set = _LABELS
-    for encode in (encode_labels, _label_array, _labels_array):
+    for encode in (encode_labels, label_array):
         np.testing.assert_array_equal(encode(clips, label_set), [1, 1, 0])
         got = encode(clips, np.array([5, 6, 7], dtype=np.int64))
         assert got.dtype == np.int32 and got.tolist() == [5, 6, 7]
@@ -245,6 +243,6 @@ def test_encode_labels_is_the_one_encoding_of_the_pipelines():
             encode(clips, [1.5, 2.0, 0.0])
         with pytest.raises(LabelError, match="a LabelSet or 3 integers"):
             encode(clips, [1, 2])
-    assert encode_labels(clips, None) is None and _labels_array(clips, None) is None
-    assert _label_array(clips, None).tolist() == [-1, -1, -1]
+    assert encode_labels(clips, None) is None
+    assert label_array(clips, None).tolist() == [-1, -1, -1]
 

@@ -178,6 +178,12 @@ def encode_labels(clips: Sequence[ClipRecord], labels: "LabelSet | Sequence[int]
 NO_CLASS = -1
 
 
+def label_array(clips: Sequence[ClipRecord], labels: "LabelSet | Sequence[int] | np.ndarray | None") -> np.ndarray:
+    """:func:`encode_labels` with ``None`` as :data:`NO_CLASS` for every clip: ``[N]`` int32."""
+    ids = encode_labels(clips, labels)
+    return np.full(len(clips), NO_CLASS, dtype=np.int32) if ids is None else ids
+
+
 def training_class_ids(label_set: LabelSet, clips: Sequence[ClipRecord]) -> np.ndarray:
     """Class ids of training ``clips``; with ``domain_in_label=False`` target clips get :data:`NO_CLASS`.
 

@@ -36,8 +36,8 @@ import numpy as np
 
 from ..errors import AudioError, ConfigError
 from .audio import AudioConfig, load_audio, probe_audio
-from .labels import LabelSet
-from .pipeline import _label_array
+from .labels import LabelSet, label_array
+from .order import epoch_order
 from .records import ClipRecord
 
 
@@ -86,7 +86,7 @@ class WaveformBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.drop_remainder = bool(drop_remainder)
         self.paths = [os.path.abspath(c.path) for c in clips]
-        self.labels = _label_array(clips, labels)
+        self.labels = label_array(clips, labels)
         n = len(self.paths)
         self.steps_per_epoch = n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
         if epochs is not None:
@@ -108,7 +108,7 @@ class WaveformBatches(keras.utils.PyDataset):
         n = len(self.paths)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, epoch]).permutation(n)
+        return epoch_order(self.seed, epoch, n)
 
     def __len__(self) -> int:
         if self.epochs is not None:

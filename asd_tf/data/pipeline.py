@@ -54,7 +54,8 @@ import numpy as np
 
 from ..errors import AudioError, ConfigError
 from .audio import AudioConfig, load_audio, probe_audio
-from .labels import LabelSet, encode_labels
+from .labels import LabelSet, label_array
+from .order import epoch_order
 from .records import ClipRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -182,12 +183,6 @@ def prepare_cache(target: Path) -> bool:
     return True
 
 
-def _label_array(clips: Sequence[ClipRecord], labels: Any) -> np.ndarray:
-    """:func:`asd_tf.data.labels.encode_labels`, with ``None`` as ``-1`` (no class) for every clip."""
-    ids = encode_labels(clips, labels)
-    return np.full(len(clips), -1, dtype=np.int32) if ids is None else ids
-
-
 def decode_fn(config: AudioConfig, any_fast: bool = True, any_slow: bool = True):
     """``(path, fast) -> waveform [num_samples]`` for ``Dataset.map``."""
     import tensorflow as tf
@@ -256,7 +251,7 @@ def make_dataset(
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
     if backend not in ("auto", "python"):
         raise ConfigError(f"backend must be 'auto' or 'python', got {backend!r}")
-    label_arr = _label_array(clips, labels)
+    label_arr = label_array(clips, labels)
     paths = [os.path.abspath(c.path) for c in clips]
     if epochs is not None:
         first, end = (int(e) for e in epochs)
@@ -281,7 +276,7 @@ def make_dataset(
 
     if target is None and epochs is not None:
         # Each epoch's first steps * B positions of its own permutation: batches never straddle epochs.
-        perms = [np.random.default_rng([seed, e]).permutation(len(paths))[: steps * batch_size]
+        perms = [epoch_order(seed, e, len(paths))[: steps * batch_size]
                  for e in range(first, end)]
         order = np.concatenate(perms) if perms else np.zeros(0, np.int64)
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths)[order], fast[order], label_arr[order]))

@@ -100,11 +100,6 @@ def num_input_pipelines(strategy: Any) -> int:
     return max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
 
 
-def _labels_array(clips: Sequence[ClipRecord], labels: Any) -> Optional[np.ndarray]:
-    """Labels of all clips, encoded once (before sharding, so every share uses the same class ids)."""
-    return encode_labels(clips, labels)
-
-
 def make_sharded_dataset(
     clips: Sequence[ClipRecord],
     input_context: "tf.distribute.InputContext",
@@ -143,7 +138,7 @@ def make_sharded_dataset(
         raise DatasetError(
             f"{len(clips)} clips are too few for global batches of {global_batch_size} over {k} input pipelines"
         )
-    label_arr = _labels_array(clips, labels)
+    label_arr = encode_labels(clips, labels)  # once, before sharding: every share uses the same class ids
     share = shard_clips(clips, k, i)
     share_labels = None if label_arr is None else np.asarray(shard_clips(label_arr, k, i))
     ds = make_dataset(
