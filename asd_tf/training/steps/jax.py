@@ -23,20 +23,12 @@ import jax.numpy as jnp
 import keras
 
 from .portable import (  # noqa: F401  (re-exported: the run interface of this backend)
-    KerasDistribution, SingleDevice, check_strategy_name, extra_callbacks, fit_scope, input_pipelines, training_data,
+    KerasDistribution, SingleDevice, check_strategy_name, crop_offsets, extra_callbacks, fit_scope, input_pipelines,
+    make_rng, training_data,
 )
 
 MIXED_POLICY = "mixed_bfloat16"  # no loss scaling needed; float16 has too small a range without it
 LOCAL_BATCH_STATISTICS = False  # one global (sharded) batch: BatchNorm statistics are global already
-
-
-def make_rng(seed: int) -> keras.random.SeedGenerator:
-    return keras.random.SeedGenerator(seed)
-
-
-def crop_offsets(rng, waveforms):
-    shape = keras.ops.shape(waveforms)
-    return keras.random.randint((shape[0],), 0, shape[1], dtype="int32", seed=rng)
 
 
 def _new_values(scope, variables, old) -> list:
@@ -46,6 +38,18 @@ def _new_values(scope, variables, old) -> list:
         new = scope.get_current_value(variable)
         out.append(value if new is None else new)
     return out
+
+
+def _tracked(trainer, trainable, non_trainable, metrics_values, track):
+    """``(logs, new metric values)``: ``track()`` run with the model and metric variables mapped to these values."""
+    mapping = [
+        *zip(trainer.trainable_variables, trainable),
+        *zip(trainer.non_trainable_variables, non_trainable),
+        *zip(trainer.metrics_variables, metrics_values),
+    ]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        logs = track()
+    return logs, _new_values(scope, trainer.metrics_variables, metrics_values)
 
 
 def train_step(trainer, state, data):
@@ -74,27 +78,18 @@ def train_step(trainer, state, data):
     trainable, optimizer_values = optimizer.stateless_apply(optimizer_values, gradients, trainable)
 
     # Metrics after the update, as on TensorFlow (the scale and any trainable centres as they are now).
-    mapping = [
-        *zip(trainer.trainable_variables, trainable),
-        *zip(trainer.non_trainable_variables, non_trainable),
-        *zip(trainer.metrics_variables, metrics_values),
-    ]
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = trainer.track(embeddings, y_dominant, loss)
-    metrics_values = _new_values(scope, trainer.metrics_variables, metrics_values)
+    logs, metrics_values = _tracked(
+        trainer, trainable, non_trainable, metrics_values, lambda: trainer.track(embeddings, y_dominant, loss)
+    )
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)
 
 
 def test_step(trainer, state, data):
     trainable, non_trainable, metrics_values = state
-    mapping = [
-        *zip(trainer.trainable_variables, trainable),
-        *zip(trainer.non_trainable_variables, non_trainable),
-        *zip(trainer.metrics_variables, metrics_values),
-    ]
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = trainer.track(*trainer.evaluation_pass(data[0], data[1]))
-    metrics_values = _new_values(scope, trainer.metrics_variables, metrics_values)
+    logs, metrics_values = _tracked(
+        trainer, trainable, non_trainable, metrics_values,
+        lambda: trainer.track(*trainer.evaluation_pass(data[0], data[1])),
+    )
     return logs, (trainable, non_trainable, metrics_values)
 
 

@@ -12,7 +12,20 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import keras
+
 from ...errors import ConfigError
+
+
+def make_rng(seed: int) -> keras.random.SeedGenerator:
+    """The mixup / crop-offset random stream: a ``keras.random.SeedGenerator`` (its state is a variable)."""
+    return keras.random.SeedGenerator(seed)
+
+
+def crop_offsets(rng, waveforms):
+    """``[B]`` int32 offsets, uniform in ``[0, n)`` for waveforms ``[B, n]``."""
+    shape = keras.ops.shape(waveforms)
+    return keras.random.randint((shape[0],), 0, shape[1], dtype="int32", seed=rng)
 
 
 class SingleDevice:

@@ -9,24 +9,15 @@ statistics would need its collectives (``asd_tf.collectives``).
 
 from __future__ import annotations
 
-import keras
 import torch
 
 from .portable import (  # noqa: F401  (re-exported: the run interface of this backend)
-    SingleDevice, check_strategy_name, extra_callbacks, fit_scope, input_pipelines, training_data,
+    SingleDevice, check_strategy_name, crop_offsets, extra_callbacks, fit_scope, input_pipelines, make_rng,
+    training_data,
 )
 
 MIXED_POLICY = "mixed_bfloat16"
 LOCAL_BATCH_STATISTICS = False
-
-
-def make_rng(seed: int) -> keras.random.SeedGenerator:
-    return keras.random.SeedGenerator(seed)
-
-
-def crop_offsets(rng, waveforms):
-    shape = keras.ops.shape(waveforms)
-    return keras.random.randint((shape[0],), 0, shape[1], dtype="int32", seed=rng)
 
 
 def train_step(trainer, data) -> dict:
