@@ -16,7 +16,14 @@ Figures:
   it, ``benchmarks/trainer_step.py``) on TensorFlow (no XLA, the default) and on JAX
   (``jit_compile=True``, as ``asd-tf train`` on JAX), side by side in
   alternating child processes, with the step's FLOPs per clip (XLA's count), the achieved
-  GFLOP/s of each and their fraction of a 4096^3 float32 matrix product timed in the same run.
+  GFLOP/s of each and their fraction of a 4096^3 float32 matrix product timed in the same run;
+* ``speedup``: the TensorFlow training step of today's tree against the one of commit
+  ``002a411`` (issue 16's baseline, before the fused batch normalisation and the space-to-depth
+  stem), each tree's own ``m_train`` (the same measurement code) in child processes alternating
+  old/new, new/old, ...; the speed-up is the median of the per-round ratios. With the model's
+  training FLOPs per clip (``flops.analytic_train_flops``: 3 x the forward kernel products) and
+  a 4096^3 float32 matrix product timed in the same run, it gives the achieved GFLOP/s and their
+  fraction of the machine's matrix-product throughput.
 """
 
 from __future__ import annotations
@@ -197,7 +204,71 @@ def m_matmul(n: int = 4096, repeats: int = 3) -> dict:
     return {"n": n, "repeats": repeats, "seconds": seconds, "gflop_per_s": 2 * n**3 / seconds / 1e9}
 
 
-MEASUREMENTS = {f.__name__[2:]: f for f in (m_pipeline, m_train, m_embed, m_rise, m_train_rss, m_matmul)}
+def m_flops() -> dict:
+    """Training FLOPs per clip of the full-size reference model (3 x its forward kernel products)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import flops
+
+    from asd_tf.models.reference import build_reference_model
+
+    model = build_reference_model(num_samples=NUM_SAMPLES)
+    return {"train_flops_per_clip": flops.analytic_train_flops(model),
+            "forward_flops_per_clip": flops.analytic_forward_flops(model)["total"]}
+
+
+MEASUREMENTS = {f.__name__[2:]: f for f in (m_pipeline, m_train, m_embed, m_rise, m_train_rss, m_matmul, m_flops)}
+
+#: Issue 16's baseline: the training step as it was before it was made faster (2026-11-23).
+BASELINE_COMMIT = "002a411"
+
+
+def _export_tree(commit: str, dest: Path) -> Path:
+    """``asd_tf/`` and ``benchmarks/`` of ``commit`` written under ``dest`` (``git archive``; no worktree)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit, "asd_tf", "benchmarks"], cwd=REPO,
+                             capture_output=True)
+    if archive.returncode != 0:
+        raise RuntimeError(f"speedup: cannot read commit {commit} from {REPO} (a shallow clone?): "
+                           f"{archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def _train_child(tree: Path, steps: int, batch_size: int) -> dict:
+    """``m_train`` of the tree ``tree`` (its own ``asd_tf`` and ``bench.py``) in a child process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
+    code = ("import json, sys; sys.path.insert(0, %r); import bench;"
+            "print('@@' + json.dumps(bench.m_train(steps=%d, batch_size=%d)))"
+            % (str(tree / "benchmarks"), steps, batch_size))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree)
+    for line in out.stdout.splitlines():
+        if line.startswith("@@"):
+            return json.loads(line[2:])
+    raise RuntimeError(f"training step of {tree} failed:\n{out.stderr[-3000:]}")
+
+
+def speedup_section(tmp: Path, rounds: int, steps: int, batch_size: int = 64) -> dict:
+    """Today's TensorFlow training step vs :data:`BASELINE_COMMIT`'s, alternating, plus GFLOP/s and matmul."""
+    import statistics
+
+    baseline = _export_tree(BASELINE_COMMIT, tmp / "baseline")
+    rows = []
+    for i in range(rounds):
+        order = ("baseline", "today") if i % 2 == 0 else ("today", "baseline")
+        got = {side: _train_child(baseline if side == "baseline" else REPO, steps, batch_size) for side in order}
+        rows.append({"order": list(order), "baseline_clips_per_s": got["baseline"]["clips_per_s"],
+                     "today_clips_per_s": got["today"]["clips_per_s"],
+                     "speedup": got["today"]["clips_per_s"] / got["baseline"]["clips_per_s"]})
+    matmul = _child("matmul", {})
+    flops = _child("flops", {})
+    today = statistics.median(r["today_clips_per_s"] for r in rows)
+    gflops = flops["train_flops_per_clip"] * today / 1e9
+    return {"baseline_commit": BASELINE_COMMIT, "batch_size": batch_size, "steps": steps, "rounds": rows,
+            "baseline_clips_per_s": statistics.median(r["baseline_clips_per_s"] for r in rows),
+            "today_clips_per_s": today, "speedup": statistics.median(r["speedup"] for r in rows),
+            "train_flops_per_clip": flops["train_flops_per_clip"], "today_gflop_per_s": gflops,
+            "matmul": matmul, "fraction_of_matmul": gflops / matmul["gflop_per_s"],
+            "load_average_end": os.getloadavg()}
 
 
 def _step_child(backend: str, batch_size: int, steps: int) -> dict:
@@ -267,11 +338,13 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer clips and steps (smoke run)")
     parser.add_argument("--skip", nargs="*", default=[], help="measurements to skip")
     parser.add_argument("--only", nargs="*", default=None, help="run only these measurements")
+    parser.add_argument("--speedup-rounds", type=int, default=4,
+                        help="alternating (baseline, today) rounds of the speedup section (default 4; --quick: 2)")
     parser.add_argument("--backend-rounds", type=int, default=2,
                         help="alternating (TF, JAX) rounds of the backends section (default 2; --quick: 1)")
     args = parser.parse_args(argv)
 
-    names = ("pipeline", "train", "embed", "rise", "train_rss", "backends")
+    names = ("pipeline", "train", "speedup", "embed", "rise", "train_rss", "backends")
     if args.only is not None:
         args.skip = [n for n in names if n not in args.only]
     small, large, huge = (50, 500, 2000) if args.quick else (500, 5000, 20000)
@@ -308,6 +381,17 @@ def main(argv=None) -> int:
                 ratio = results["pipeline"][f"{large}_clips"]["clips_per_s"] / results["train"]["default"]["clips_per_s"]
                 results["pipeline_to_train_ratio"] = ratio
                 print(f"input pipeline / training throughput: {ratio:.1f}x (goal >= 5x)")
+        if "speedup" not in args.skip:
+            r = speedup_section(tmp, 2 if args.quick else args.speedup_rounds, 2 if args.quick else 4)
+            results["speedup"] = r
+            print(f"training step, batch {r['batch_size']}, 160,000 samples, TensorFlow, today vs commit "
+                  f"{r['baseline_commit']} (issue 16's baseline), {len(r['rounds'])} alternating rounds:")
+            print(f"  {r['baseline_commit']}: {r['baseline_clips_per_s']:.2f} clips/s; today: "
+                  f"{r['today_clips_per_s']:.2f} clips/s; speed-up {r['speedup']:.2f}x (goal >= 1.5x; rounds: "
+                  + ", ".join(f"{row['speedup']:.2f}" for row in r["rounds"]) + ")")
+            print(f"  {r['train_flops_per_clip'] / 1e9:.2f} GFLOP per clip -> {r['today_gflop_per_s']:.1f} GFLOP/s, "
+                  f"{100 * r['fraction_of_matmul']:.0f} % of a {r['matmul']['n']}^3 float32 matmul "
+                  f"({r['matmul']['gflop_per_s']:.1f} GFLOP/s)")
         if "embed" not in args.skip:
             results["embed"] = _child("embed", {})
             print(f"embedding extraction: {results['embed']['clips_per_s']:.1f} clips/s")

@@ -87,6 +87,8 @@ def _feature_layers():
         InverseFourier2D,
         SpectralBatchNormalization,
     )
+    from asd_tf.models.batch_norm import BatchNormalization
+    from asd_tf.models.space_to_depth import SpaceToDepthConv1D, SpaceToDepthConv2D
     from asd_tf.models.stgram import TemporalAttention
 
     return {
@@ -110,6 +112,11 @@ def _feature_layers():
         "spectral_bn_train": (SpectralBatchNormalization(), ["pair"], {"training": True}),
         "spectral_bn_infer": (SpectralBatchNormalization(), ["pair"], {"training": False}),
         "fga": (FrequencyGatedAttention(), ["spec", "spec2", "spec"], {}),
+        # TensorFlow: the fused kernel in training mode; JAX: Keras's path.
+        "batch_norm_train": (BatchNormalization(), ["pair"], {"training": True}),
+        "batch_norm_infer": (BatchNormalization(), ["pair"], {"training": False}),
+        "s2d_conv2d": (SpaceToDepthConv2D(3, 7, strides=2, padding="same", use_bias=False), ["pair"], {}),
+        "s2d_conv1d": (SpaceToDepthConv1D(3, 5, strides=3, padding="same"), ["spec"], {}),
     }
 
 
@@ -302,6 +309,7 @@ def _assert_close(got: np.ndarray, want: np.ndarray, rtol: float, atol_of_max: f
 FEATURE_KEYS = [
     "stft", "stft_pad_end", "fft", "fft_odd", "mean_norm", "logmel", "logmel_dcase", "logmel_short_window",
     "logmel_power_1_5", "tagram", "fft2", "ifft2", "fourier_conv", "spectral_bn_train", "spectral_bn_infer", "fga",
+    "batch_norm_train", "batch_norm_infer", "s2d_conv2d", "s2d_conv1d",
 ]
 
 

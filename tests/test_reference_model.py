@@ -207,3 +207,53 @@ def test_describe_cli_prints_parameter_count():
         _run_describe(["describe", "--backbone", "reference", "-o", "no_such_option=1"])
     with pytest.raises(ConfigError):
         _run_describe(["describe", "--backbone", "reference", "-o", "novalue"])
+
+
+def test_fast_layers_give_the_numbers_of_plain_keras_layers():
+    """The space-to-depth stem and the fused-kernel BatchNorm change the speed, not the numbers.
+
+    Reference: the same model with every such layer rebuilt as Keras's own ``Conv2D`` /
+    ``BatchNormalization`` from its config, with the same weights. Embeddings in both modes, the
+    gradient of every weight and the BatchNorm moving statistics after a training pass must agree
+    as closely as the reference agrees with itself on the same batch in another order (a float32
+    summation-order change and nothing else): within 4x that difference, or 1e-4 of the largest
+    value. Measured: the differences are the size of the reference's own (about 2e-5 of the
+    largest value; 1e-2 for the stem BatchNorm's gamma, a small sum of cancelling terms), against
+    order 1 for a misaligned kernel.
+    """
+    import tensorflow as tf
+
+    from asd_tf.models.batch_norm import BatchNormalization
+    from asd_tf.models.space_to_depth import SpaceToDepthConv2D
+
+    keras.utils.set_random_seed(0)
+    model = build_reference_model(num_samples=SHORT, **TINY)
+    swapped = {SpaceToDepthConv2D: keras.layers.Conv2D, BatchNormalization: keras.layers.BatchNormalization}
+    assert {type(layer) for layer in iter_layers(model)} >= set(swapped)
+
+    def plain(layer):
+        return swapped.get(type(layer), type(layer)).from_config(layer.get_config())
+
+    reference = keras.models.clone_model(model, clone_function=plain, recursive=True)
+    assert not {type(layer) for layer in iter_layers(reference)} & set(swapped)
+    weights = model.get_weights()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, SHORT)).astype(np.float32) * 0.1
+    target = rng.standard_normal((4, model.output_shape[-1])).astype(np.float32)
+
+    def run(m, order):
+        m.set_weights(weights)
+        xs, ts = tf.constant(x[order]), tf.constant(target[order])
+        with tf.GradientTape() as tape:
+            train = m(xs, training=True)
+            loss = tf.reduce_sum(train * ts)
+        grads = tape.gradient(loss, m.trainable_weights)
+        stats = [w for w in m.non_trainable_weights if "moving" in w.path]
+        back = np.argsort(order)  # embeddings back in the original clip order
+        return [np.asarray(m(xs, training=False))[back], np.asarray(train)[back], *map(np.asarray, grads + stats)]
+
+    got, want, again = run(model, [0, 1, 2, 3]), run(reference, [0, 1, 2, 3]), run(reference, [3, 1, 0, 2])
+    assert len(got) == len(want) > 40
+    for a, b, c in zip(got, want, again):
+        noise = float(np.max(np.abs(c - b)))
+        np.testing.assert_allclose(a, b, rtol=0, atol=max(4 * noise, 1e-4 * float(np.max(np.abs(b)))))

@@ -82,6 +82,8 @@ def _cases() -> dict[str, dict]:
     from asd_tf.losses.head import LossHead
     from asd_tf.losses.registry import LOSSES, build_loss
     from asd_tf.models import fgaspecnet as fga
+    from asd_tf.models.batch_norm import BatchNormalization
+    from asd_tf.models.space_to_depth import SpaceToDepthConv1D, SpaceToDepthConv2D
     from asd_tf.models.stgram import TemporalAttention
 
     cases = {
@@ -102,6 +104,14 @@ def _cases() -> dict[str, dict]:
                                         kwargs={"fusion_weight": 0.3, "kernel_size": 3},
                                         x=[_x(2, 4, 6), _x(2, 4, 6), _x(2, 4, 6)], prepare=_perturb, atol=1e-5),
         "TemporalAttention": dict(cls=TemporalAttention, kwargs={}, x=_x(2, 4, 6)),
+        "BatchNormalization": dict(cls=BatchNormalization, kwargs={"momentum": 0.8, "epsilon": 1e-4},
+                                   x=_x(2, 3, 5, 4), prepare=_batch_statistics, atol=1e-5),
+        "SpaceToDepthConv1D": dict(cls=SpaceToDepthConv1D, kwargs={"filters": 3, "kernel_size": (5,), "strides": (2,),
+                                                                   "padding": "same", "use_bias": False},
+                                   x=_x(2, 11, 2), prepare=_perturb, atol=1e-5),
+        "SpaceToDepthConv2D": dict(cls=SpaceToDepthConv2D, kwargs={"filters": 3, "kernel_size": (3, 3), "strides": (2, 2),
+                                                                   "padding": "same"},
+                                   x=_x(2, 7, 6, 1), prepare=_perturb, atol=1e-5),
         "LossHead": dict(cls=LossHead, kwargs={"loss_layer": build_loss("adacos", C, D, seed=2), "embedding_dim": D},
                          x=E, prepare=_perturb, wrap=lambda head, e: head, unwrap=lambda m: m),
         "FeatExLoss": dict(cls=FeatExLoss, kwargs={"main": build_loss("adacos", C, D, seed=4),
@@ -120,7 +130,7 @@ def _cases() -> dict[str, dict]:
 CASE_NAMES = [
     "STFTMagnitude", "FFTMagnitude", "TemporalMeanNormalization", "LogMelSpectrogram", "Fourier2D",
     "InverseFourier2D", "FourierConv2D", "SpectralBatchNormalization", "FrequencyGatedAttention",
-    "TemporalAttention", "LossHead", "FeatExLoss", "CompactnessLoss", "CompactnessCCELoss", "AdaCosLoss",
+    "TemporalAttention", "BatchNormalization", "SpaceToDepthConv1D", "SpaceToDepthConv2D", "LossHead", "FeatExLoss", "CompactnessLoss", "CompactnessCCELoss", "AdaCosLoss",
     "SubclusterAdaCosLoss", "ArcFaceLoss", "ElasticFaceLoss", "ArcMixLoss", "NoisyArcMixLoss", "MarginMixupLoss",
     "EMMLoss", "SoftTripleLoss", "NoisyArcMixSoftTripleLoss", "AdaProjLoss",
 ]

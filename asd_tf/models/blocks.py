@@ -18,6 +18,9 @@ from typing import Sequence
 
 import keras
 
+from .batch_norm import BatchNormalization
+from .space_to_depth import SpaceToDepthConv1D, SpaceToDepthConv2D
+
 
 @dataclass(frozen=True)
 class LayerFactory:
@@ -37,14 +40,20 @@ class LayerFactory:
         """The kernel regulariser: ``keras.regularizers.L2(weight_decay)`` or None when 0."""
         return keras.regularizers.L2(self.weight_decay) if self.weight_decay > 0 else None
 
-    def conv1d(self, filters: int, kernel_size: int, strides: int = 1, padding: str = "same", name: str | None = None):
-        return keras.layers.Conv1D(
+    def conv1d(self, filters: int, kernel_size: int, strides: int = 1, padding: str = "same", name: str | None = None,
+               space_to_depth: bool = False):
+        """Bias-free ``Conv1D``; ``space_to_depth=True``: the same convolution as :class:`SpaceToDepthConv1D`."""
+        layer = SpaceToDepthConv1D if space_to_depth else keras.layers.Conv1D
+        return layer(
             filters, kernel_size, strides=strides, padding=padding, use_bias=False,
             kernel_regularizer=self.regularizer(), name=name,
         )
 
-    def conv2d(self, filters: int, kernel_size, strides=1, padding: str = "same", name: str | None = None):
-        return keras.layers.Conv2D(
+    def conv2d(self, filters: int, kernel_size, strides=1, padding: str = "same", name: str | None = None,
+               space_to_depth: bool = False):
+        """Bias-free ``Conv2D``; ``space_to_depth=True``: the same convolution as :class:`SpaceToDepthConv2D`."""
+        layer = SpaceToDepthConv2D if space_to_depth else keras.layers.Conv2D
+        return layer(
             filters, kernel_size, strides=strides, padding=padding, use_bias=False,
             kernel_regularizer=self.regularizer(), name=name,
         )
@@ -53,7 +62,7 @@ class LayerFactory:
         return keras.layers.Dense(units, use_bias=False, kernel_regularizer=self.regularizer(), name=name)
 
     def batch_norm(self, axis: int = -1, name: str | None = None):
-        return keras.layers.BatchNormalization(axis=axis, synchronized=self.synchronized_bn, name=name)
+        return BatchNormalization(axis=axis, synchronized=self.synchronized_bn, name=name)
 
 
 def preact_residual_block(x, filters: int, factory: LayerFactory, *, downsample: bool = False, name: str = "block"):

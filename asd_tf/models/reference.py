@@ -114,7 +114,9 @@ def _spectrogram_branch(x, factory: LayerFactory, stage_channels: Sequence[int],
     # One BN per frequency bin (statistics over batch and time), as BN(axis=freq) in the reference.
     x = factory.batch_norm(axis=-1, name="spectrogram_frequency_bn")(x)
     x = keras.layers.Reshape((frames, bins, 1), name="spectrogram_expand")(x)  # [B, T, F, 1]
-    x = factory.conv2d(stage_channels[0], 7, strides=2, name="spectrogram_stem_conv")(x)
+    # One input channel: its strided convolution and gradients run about twice as fast as space to depth
+    # (the same numbers; docs/training_step_profile.md).
+    x = factory.conv2d(stage_channels[0], 7, strides=2, name="spectrogram_stem_conv", space_to_depth=True)(x)
     x = factory.batch_norm(name="spectrogram_stem_bn")(x)
     x = keras.layers.ReLU(name="spectrogram_stem_relu")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="spectrogram_stem_pool")(x)

@@ -21,10 +21,11 @@ LAYER_ARGUMENTS = {"name", "trainable", "dtype", "activity_regularizer", "autoca
 
 
 def constructor_parameters(cls: type) -> set[str]:
-    """Named constructor parameters of ``cls`` (none when no asd_tf class of its MRO defines ``__init__``)."""
-    own = [c for c in cls.__mro__ if c.__module__.startswith("asd_tf") and "__init__" in vars(c)]
-    if not own:
-        return set()
+    """Named constructor parameters of ``cls``: those of the nearest class of its MRO that defines ``__init__``.
+
+    A layer that subclasses a Keras layer without its own ``__init__`` has that layer's
+    constructor (and config); one that subclasses ``keras.layers.Layer`` has none of its own.
+    """
     params = inspect.signature(cls.__init__).parameters.values()
     return {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
