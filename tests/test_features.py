@@ -88,3 +88,36 @@ def test_feature_layers_compute_in_float32_under_mixed_precision():
         np.testing.assert_allclose(got, np.abs(np.fft.rfft(x.astype(np.float64)))[:, :1024], rtol=1e-3, atol=1e-1)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_native_tensorflow_magnitudes_equal_the_keras_ops_path():
+    """On TensorFlow the layers take |complex FFT| (``features/native.py``); ``keras.ops`` + ``complex_magnitude``
+    is the path of every other backend: same values, a zero (finite) gradient at silent input, NaN kept."""
+    import tensorflow as tf
+
+    from asd_tf.features.native import native_spectra
+    from asd_tf.features.stft import complex_magnitude
+
+    assert native_spectra() is not None  # this process runs Keras on TensorFlow
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4000)).astype(np.float32)
+    x[1, :] = 0.0  # a silent clip: |X| = 0 everywhere
+    stft = STFTMagnitude(256, 128)
+    want = complex_magnitude(*keras.ops.stft(x, 256, 128, 256, window="hann", center=False))
+    np.testing.assert_allclose(stft(x), want, rtol=1e-5, atol=1e-6 * float(np.max(want)))
+    fft = FFTMagnitude(n_bins=1500)
+    real, imag = keras.ops.rfft(x)
+    want = complex_magnitude(real[..., :1500], imag[..., :1500])
+    np.testing.assert_allclose(fft(x), want, rtol=1e-5, atol=1e-6 * float(np.max(want)))
+    assert float(np.max(np.asarray(fft(x))[1])) == 0.0
+
+    xt = tf.constant(x)
+    for layer in (stft, fft):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            total = tf.reduce_sum(layer(xt))
+        grad = tape.gradient(total, xt).numpy()
+        assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0.0) and np.any(grad[0] != 0.0)
+        bad = x.copy()
+        bad[0, 100] = np.nan
+        assert np.isnan(np.asarray(layer(bad))[0]).any() and not np.isnan(np.asarray(layer(bad))[1]).any()

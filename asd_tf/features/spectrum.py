@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from ..errors import ConfigError
+from .native import native_spectra
 from .stft import complex_magnitude
 
 
@@ -54,8 +55,11 @@ class FFTMagnitude(keras.layers.Layer):
         n = waveforms.shape[-1]
         if n is None:
             raise ConfigError("FFTMagnitude needs a static clip length (build the model with a fixed num_samples)")
-        real, imag = ops.rfft(waveforms)  # [batch, n // 2 + 1] each
         bins = self._bins(n)
+        native = native_spectra()
+        if native is not None:
+            return native.rfft_magnitude(waveforms, bins)
+        real, imag = ops.rfft(waveforms)  # [batch, n // 2 + 1] each
         return complex_magnitude(real[..., :bins], imag[..., :bins])
 
     def compute_output_shape(self, input_shape):

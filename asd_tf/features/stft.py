@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from ..errors import ConfigError
+from .native import native_spectra
 
 
 def spectrogram_shape(
@@ -93,6 +94,9 @@ class STFTMagnitude(keras.layers.Layer):
             frames, _ = spectrogram_shape(num_samples, self.frame_length, self.frame_step, pad_end=True)
             missing = max(0, (frames - 1) * self.frame_step + self.frame_length - num_samples)
             waveforms = ops.pad(waveforms, [[0, 0]] * (len(waveforms.shape) - 1) + [[0, missing]])
+        native = native_spectra()
+        if native is not None:
+            return native.stft_magnitude(waveforms, self.frame_length, self.frame_step)
         real, imag = ops.stft(
             waveforms,
             sequence_length=self.frame_length,
