@@ -136,7 +136,8 @@ class TrainConfig:
         if not embedding:
             return self
         from .losses.featex import build_featex
-        from .losses.registry import FEATEX_PARAMS, loss_class
+        from .losses.registry import FEATEX_PARAMS, STATEX_PARAMS, loss_class
+        from .losses.statex import build_statex
         from .models.registry import BACKBONES
 
         builder = BACKBONES[self.backbone]
@@ -148,10 +149,11 @@ class TrainConfig:
         # FeatEx options (``featex``, ``featex_prob``, ...) go with every loss: checked against build_featex
         params = dict(self.loss_params)
         featex = {k: params.pop(k) for k in list(params) if k in FEATEX_PARAMS}
+        statex = {k: params.pop(k) for k in list(params) if k in STATEX_PARAMS}  # likewise, against build_statex
         checked = check_options(
             f"loss {self.loss!r} parameter", params, loss_class(self.loss).__init__,
             exclude=("self", "num_classes", "embedding_dim"), extra=("name", "dtype", "trainable"),
-            also=tuple(FEATEX_PARAMS),
+            also=(*FEATEX_PARAMS, *STATEX_PARAMS),
         )
         if featex:
             flag = check_value("loss parameter featex", featex.pop("featex", False), bool)
@@ -159,6 +161,11 @@ class TrainConfig:
             checked["featex"] = flag
             for key, value in featex.items():
                 checked[key] = check_value(f"loss parameter {key}", value, hints.get(FEATEX_PARAMS[key], Any))
+        if statex:
+            hints = typing.get_type_hints(build_statex)  # statex_<x> is build_statex's argument <x>
+            checked["statex"] = check_value("loss parameter statex", statex.pop("statex", False), bool)
+            for key, value in statex.items():
+                checked[key] = check_value(f"loss parameter {key}", value, hints.get(STATEX_PARAMS[key], Any))
         self.loss_params = checked
         return self
 

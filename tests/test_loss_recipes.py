@@ -17,6 +17,11 @@ EXPECTED = {
         loss="adaproj", labels="attribute", loss_params={"subspace_dim": 32}, mixup_prob=0.5,
         optimizer="adam", learning_rate=1e-3, epochs=10, batch_size=32,
     ),
+    "statex_featex": dict(
+        loss="adaproj", labels="attribute",
+        loss_params={"subspace_dim": 32, "statex": True, "statex_prob": 0.5, "featex": True, "featex_prob": 0.5},
+        mixup_prob=0.5, optimizer="adam", learning_rate=1e-3, epochs=10, batch_size=32,
+    ),
     "subcluster_adacos_trainable": dict(
         loss="subcluster_adacos", labels="attribute",
         loss_params={"num_subclusters": 16, "trainable_centres": True, "dynamic_scale": False},
@@ -44,7 +49,13 @@ def test_recipe_loads_for_train_config(name):
     assert got == EXPECTED[name]
     assert cfg.data == "/somewhere" and cfg.dataset == "dcase2023"
     # the loss parameters are accepted by the layer
-    layer = build_loss(cfg.loss, 3, 8, **cfg.loss_params)
+    params = dict(cfg.loss_params)
+    if params.get("featex"):
+        params["featex_split"] = 4  # set by the trainer from the model
+    layer = build_loss(cfg.loss, 3, 8, **params)
+    if params.get("statex"):
+        assert layer.head.num_classes == 9 * 3 and layer.head.trainable_centres
+        layer = layer.main
     assert bool(layer.trainable_weights) == cfg.loss_params.get("trainable_centres", False)
     assert layer.dynamic_scale == cfg.loss_params.get("dynamic_scale", True)
 

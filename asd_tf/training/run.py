@@ -169,6 +169,10 @@ def _train_member(cfg: TrainConfig, clips: list, member_dir: Path, strategy, sco
                 from ..losses.featex import featex_split
 
                 loss_params.setdefault("featex_split", featex_split(embedding_model))
+            if loss_params.get("statex") is True:  # StatEx needs the model's frontend and embedder
+                from ..losses.statex import check_statex_model
+
+                check_statex_model(embedding_model)
             loss_layer = build_loss(cfg.loss, label_set.num_classes, embedding_dim, dtype="float32", **loss_params)
             trainer = ASDTrainer(
                 embedding_model, loss_layer, mixup_prob=cfg.mixup_prob, mixup_alpha=cfg.mixup_alpha, seed=cfg.seed,
