@@ -79,6 +79,7 @@ def _cases() -> dict[str, dict]:
     from asd_tf.features.spectrum import FFTMagnitude
     from asd_tf.features.stft import STFTMagnitude
     from asd_tf.losses.featex import FeatExLoss
+    from asd_tf.losses.statex import StatExLoss
     from asd_tf.losses.head import LossHead
     from asd_tf.losses.registry import LOSSES, build_loss
     from asd_tf.models import fgaspecnet as fga
@@ -120,6 +121,13 @@ def _cases() -> dict[str, dict]:
                                                    "split": 3, "prob": 0.25, "weight": 0.5, "seed": 4},
                            x=E, call=_loss_call, prepare=_perturb, wrap=_head, unwrap=lambda m: m.loss_layer,
                            atol=1e-5),
+        "StatExLoss": dict(cls=StatExLoss, kwargs={"main": build_loss("adacos", C, D, seed=6),
+                                                   "head": build_loss("subcluster_adacos", 9 * C, D, seed=7,
+                                                                      num_subclusters=2),
+                                                   "prob": 0.25, "weight": 0.5, "eps": 1e-8, "featex_split": 3,
+                                                   "featex_prob": 0.75, "seed": 5},
+                           x=E, call=_loss_call, prepare=_perturb, wrap=_head, unwrap=lambda m: m.loss_layer,
+                           atol=1e-5),
     }
     small = {"subcluster_adacos": {"num_subclusters": 2}, "adaproj": {"subspace_dim": 2}}
     for name in LOSSES:
@@ -130,7 +138,8 @@ def _cases() -> dict[str, dict]:
 CASE_NAMES = [
     "STFTMagnitude", "FFTMagnitude", "TemporalMeanNormalization", "LogMelSpectrogram", "Fourier2D",
     "InverseFourier2D", "FourierConv2D", "SpectralBatchNormalization", "FrequencyGatedAttention",
-    "TemporalAttention", "BatchNormalization", "SpaceToDepthConv1D", "SpaceToDepthConv2D", "LossHead", "FeatExLoss", "CompactnessLoss", "CompactnessCCELoss", "AdaCosLoss",
+    "TemporalAttention", "BatchNormalization", "SpaceToDepthConv1D", "SpaceToDepthConv2D", "LossHead", "FeatExLoss",
+    "StatExLoss", "CompactnessLoss", "CompactnessCCELoss", "AdaCosLoss",
     "SubclusterAdaCosLoss", "ArcFaceLoss", "ElasticFaceLoss", "ArcMixLoss", "NoisyArcMixLoss", "MarginMixupLoss",
     "EMMLoss", "SoftTripleLoss", "NoisyArcMixSoftTripleLoss", "AdaProjLoss",
 ]
