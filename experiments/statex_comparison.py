@@ -47,28 +47,63 @@ VARIANTS = {
     "statex_featex": (" + StatEx + FeatEx", {"statex": True, "featex": True}),
     "statex": (" + StatEx", {"statex": True}),
 }
+# Training-setting variants of docs/label_domain_variants.md, appended as ``@name`` to a row key.
+SETTINGS = {
+    "nodomain": (", domain not in the label", {"domain_in_label": False}),
+    "sourceonly": (", source clips only", {"source_only": True}),
+    "classweights": (", class weights by source counts", {"class_weights": "source_counts"}),
+    "crop": (", random circular crop", {"input_crop": "random"}),
+}
 COLUMNS = (("auc_source", "AUC source"), ("auc_target", "AUC target"), ("pauc", "pAUC"), ("official", "official"))
 
 
-def row_spec(key: str) -> tuple[str, str, dict]:
-    """``"adaproj+featex"`` -> (label, loss, loss_params)."""
+def row_spec(key: str) -> tuple[str, str, dict, dict]:
+    """``"adaproj+featex@nodomain"`` -> (label, loss, loss_params, further training settings)."""
+    key, _, setting = key.partition("@")
     base, _, variant = key.partition("+")
-    if base not in BASE_ROWS or variant not in VARIANTS:
-        raise SystemExit(f"unknown row {key!r}: <{'|'.join(BASE_ROWS)}>[+{'|+'.join(v for v in VARIANTS if v)}]")
+    if base not in BASE_ROWS or variant not in VARIANTS or (setting and setting not in SETTINGS):
+        raise SystemExit(f"unknown row {key!r}: <{'|'.join(BASE_ROWS)}>[+{'|+'.join(v for v in VARIANTS if v)}]"
+                         f"[@{'|@'.join(SETTINGS)}]")
     label, loss, params = BASE_ROWS[base]
     suffix, extra = VARIANTS[variant]
-    return label + suffix, loss, {**params, **extra}
+    setting_suffix, settings = SETTINGS[setting] if setting else ("", {})
+    return label + suffix + setting_suffix, loss, {**params, **extra}, settings
 
 
 def experiment(key: str):
-    """The paper's DCASE 2023 sub-cluster AdaCos row with this row's loss and options."""
+    """The paper's DCASE 2023 sub-cluster AdaCos row with this row's loss, options and settings."""
     from asd_tf.comparison.experiment import CONFIGS_DIR, load_experiment
 
     base = load_experiment(CONFIGS_DIR / "dcase2023_07_subcluster_adacos_attribute.yaml")
-    label, loss, params = row_spec(key)
-    train = {**base.train, "loss": loss, "loss_params": params}
-    return dataclasses.replace(base, name="td_" + key.replace("+", "_"), row=label, train=train,
+    label, loss, params, settings = row_spec(key)
+    train = {**base.train, "loss": loss, "loss_params": params, **settings}
+    return dataclasses.replace(base, name="td_" + key.replace("+", "_").replace("@", "_"), row=label, train=train,
                                backends=BACKENDS, paper={})
+
+
+def ensemble_rows(key: str, members: int, trials: int, out: Path) -> list[dict]:
+    """Ensembles of ``members`` runs of ``key`` (trial k: seeds k*members .. k*members+members-1), scored by
+    summing the members' scores (``evaluate_run(..., ensemble=...)``, the reference code's combination)."""
+    from asd_tf.evaluation.run import evaluate_run
+
+    exp = experiment(key)
+    rows = []
+    for backend in exp.backends:
+        per_trial, seconds = {}, {}
+        for k in range(trials):
+            dirs = [out / exp.name / f"seed{k * members + i}" for i in range(members)]
+            if not all((d / "train_summary.json").exists() for d in dirs):
+                continue
+            path = dirs[0] / "evaluation" / f"{backend}_ensemble" / "results.json"
+            if not path.exists():
+                evaluate_run(dirs[0], backend=backend, ensemble=[str(d) for d in dirs[1:]], progress=False)
+            per_trial[k] = values(json.loads(path.read_text()))
+            seconds[k] = sum(json.loads((d / "train_summary.json").read_text())["seconds_this_call"] for d in dirs)
+        if per_trial:
+            rows.append({"key": f"{key}#ensemble{members}", "system": f"{exp.row}, ensemble of {members}",
+                         "backend": backend, "per_trial": per_trial, "train_seconds": seconds,
+                         "seeds": [f"{k * members}-{k * members + members - 1}" for k in sorted(per_trial)]})
+    return rows
 
 
 def preset(epochs: int):
@@ -89,7 +124,8 @@ def values(results: dict) -> dict:
     return out
 
 
-def aggregate(keys: list[str], out: Path, data: Path, trials: int, epochs: int, meta: dict) -> dict:
+def aggregate(keys: list[str], out: Path, data: Path, trials: int, epochs: int, meta: dict,
+              ensembles: tuple = ()) -> dict:
     from asd_tf.comparison.jobs import results_path
 
     rows = []
@@ -119,6 +155,16 @@ def aggregate(keys: list[str], out: Path, data: Path, trials: int, epochs: int, 
             rows.append({"key": key, "system": exp.row, "config": exp.name, "loss": exp.train["loss"],
                          "loss_params": exp.train["loss_params"], "backend": backend, "seeds": sorted(per_seed),
                          "per_seed": per_seed, "train_seconds": seconds, "stats": stats})
+    for spec in ensembles:
+        for r in ensemble_rows(*spec, out):
+            stats = {}
+            for k, _ in COLUMNS:
+                v = np.array([s[k] for s in r["per_trial"].values() if s.get(k) is not None], float) * 100
+                stats[k] = {"mean": float(v.mean()) if v.size else None,
+                            "std": float(v.std(ddof=1)) if v.size >= 2 else None}
+            t = np.array(list(r["train_seconds"].values()), float)
+            stats["train_seconds"] = {"mean": float(t.mean()), "std": float(t.std(ddof=1)) if t.size >= 2 else None}
+            rows.append({**r, "stats": stats})
     base = {r["backend"]: r for r in rows if r["key"] == "scac"}
     goal = []
     for r in rows:
@@ -172,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "adaproj,adaproj+featex", help="comma-separated row keys")
     p.add_argument("--out", default="runs/statex_comparison")
     p.add_argument("--results", default="experiments/results/statex_comparison")
+    p.add_argument("--ensemble", nargs=3, metavar=("ROW", "MEMBERS", "TRIALS"), default=None,
+                   help="also train seeds 0..MEMBERS*TRIALS-1 of ROW and score TRIALS ensembles of MEMBERS runs")
     p.add_argument("--aggregate-only", action="store_true")
     p.add_argument("--job", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -183,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k for k in args.rows.split(",") if k]
     for key in keys:
         row_spec(key)
+    ensembles = ()
+    if args.ensemble:
+        row_spec(args.ensemble[0])
+        ensembles = ((args.ensemble[0], int(args.ensemble[1]), int(args.ensemble[2])),)
     if args.job:
         from asd_tf.comparison.jobs import run_job
 
@@ -201,23 +253,25 @@ def main(argv: list[str] | None = None) -> int:
 
     def write() -> None:
         meta["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        table = aggregate(keys, out, data, args.trials, args.epochs, meta)
+        table = aggregate(keys, out, data, args.trials, args.epochs, meta, ensembles)
         (results / "table.json").write_text(json.dumps(table, indent=1) + "\n")
         (results / "table.md").write_text(to_markdown(table))
 
     failures = []
+    plan = [(seed, key) for seed in range(args.trials) for key in keys]
+    for key, members, trials in ensembles:  # the ensemble's further seeds, after the table's trials
+        plan += [(seed, key) for seed in range(members * trials) if (seed, key) not in plan]
     if not args.aggregate_only:
-        for seed in range(args.trials):
-            for key in keys:
-                if job_done(job(key, seed, out, data, args.epochs)):
-                    continue
-                t0 = time.time()
-                print(f"{time.strftime('%H:%M:%S')} {key} seed {seed} ...", flush=True)
-                rc = subprocess.call([sys.executable, __file__, *(argv or sys.argv[1:]), "--job", key, str(seed)])
-                print(f"{time.strftime('%H:%M:%S')} {key} seed {seed}: rc {rc}, {time.time() - t0:.0f} s", flush=True)
-                if rc:
-                    failures.append(f"{key}/seed{seed}")
-                write()
+        for seed, key in plan:
+            if job_done(job(key, seed, out, data, args.epochs)):
+                continue
+            t0 = time.time()
+            print(f"{time.strftime('%H:%M:%S')} {key} seed {seed} ...", flush=True)
+            rc = subprocess.call([sys.executable, __file__, *(argv or sys.argv[1:]), "--job", key, str(seed)])
+            print(f"{time.strftime('%H:%M:%S')} {key} seed {seed}: rc {rc}, {time.time() - t0:.0f} s", flush=True)
+            if rc:
+                failures.append(f"{key}/seed{seed}")
+            write()
     write()
     if failures:
         print("failed: " + ", ".join(failures), file=sys.stderr)
