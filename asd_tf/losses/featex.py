@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from ..errors import ConfigError
+from .auxiliary import AuxiliaryHeadLoss
 
 #: Loss names that can be the FeatEx head: they take soft targets directly (``loss_from_targets``).
 FEATEX_HEADS: tuple[str, ...] = ("adacos", "subcluster_adacos", "adaproj")
@@ -48,7 +49,7 @@ def featex_targets(targets, keep):
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
-class FeatExLoss(keras.layers.Layer):
+class FeatExLoss(AuxiliaryHeadLoss):
     """Main loss + ``weight`` x FeatEx loss (docs/design.md, "Later methods"; Wilkinghoff, ICASSP 2024).
 
     Training call: the main head's loss on the unexchanged embedding (with its
@@ -68,6 +69,8 @@ class FeatExLoss(keras.layers.Layer):
         weight: weight of the FeatEx loss (1.0).
         seed: seed of the keep/exchange decisions.
     """
+
+    _NESTED = ("main", "featex_head")
 
     def __init__(
         self,
@@ -104,35 +107,9 @@ class FeatExLoss(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.built = True
 
-    # The main head answers everything the trainer and the scoring ask of a loss layer.
     @property
-    def num_classes(self) -> int:
-        return self.main.num_classes
-
-    @property
-    def embedding_dim(self) -> int:
-        return self.main.embedding_dim
-
-    @property
-    def needs_pairs(self) -> bool:
-        return self.main.needs_pairs
-
-    @property
-    def scale(self):
-        return self.main.scale
-
-    def check_scale_guard(self) -> bool:
-        """Warn (once per head) if a head's adaptive scale was guarded; see :mod:`.adaptive_scale`."""
-        acted = []
-        for head in (self.main, self.featex_head):
-            check = getattr(head, "check_scale_guard", None)
-            if check is not None:
-                acted.append(bool(check()))
-        return any(acted)
-
-    def keep_decisions(self, batch_size):
-        """``[B]`` bool: True where a clip keeps its own second-branch embedding."""
-        return keras.random.uniform((batch_size,), seed=self.seed_generator) < self.prob
+    def auxiliary_head(self) -> keras.layers.Layer:
+        return self.featex_head
 
     def call(self, embeddings, y1, y2=None, lam=None, training=False):
         main_loss = self.main(embeddings, y1, y2, lam, training=training)
@@ -142,18 +119,6 @@ class FeatExLoss(keras.layers.Layer):
         exchanged = exchange_branches(ops.cast(embeddings, "float32"), self.split, keep)
         targets = featex_targets(self.main.targets(y1, y2, lam), keep)
         return main_loss + self.weight * self.featex_head.loss_from_targets(exchanged, targets, training=training)
-
-    def centre_matrix(self):
-        return self.main.centre_matrix()
-
-    def logits(self, embeddings):
-        return self.main.logits(embeddings)
-
-    def class_loss(self, embeddings, y):
-        return self.main.class_loss(embeddings, y)
-
-    def compactness(self, embeddings, y):
-        return self.main.compactness(embeddings, y)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -167,12 +132,6 @@ class FeatExLoss(keras.layers.Layer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        config["main"] = keras.saving.deserialize_keras_object(config["main"])
-        config["featex_head"] = keras.saving.deserialize_keras_object(config["featex_head"])
-        return cls(**config)
 
 
 def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any], split: int | None = None,

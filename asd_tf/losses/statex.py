@@ -55,6 +55,7 @@ import keras
 from keras import ops
 
 from ..errors import ConfigError
+from .auxiliary import AuxiliaryHeadLoss
 from .featex import FEATEX_HEADS, exchange_branches, featex_targets
 
 #: Denominator guard of the exchange: the public code's ``1e-16`` (added to sigma).
@@ -126,7 +127,7 @@ def check_statex_model(model: keras.Model) -> None:
 
 
 @keras.saving.register_keras_serializable(package="asd_tf")
-class StatExLoss(keras.layers.Layer):
+class StatExLoss(AuxiliaryHeadLoss):
     """Main loss on the StatEx input (exchanged clips weigh 0) + ``weight`` x the StatEx head's loss.
 
     Training: the trainer draws ``keep`` (:meth:`keep_decisions`), computes the
@@ -148,6 +149,8 @@ class StatExLoss(keras.layers.Layer):
         featex_prob: probability that a clip keeps its own second-branch embedding (0.5).
         seed: seed of the keep/exchange decisions.
     """
+
+    _NESTED = ("main", "head")
 
     def __init__(
         self,
@@ -194,36 +197,9 @@ class StatExLoss(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.built = True
 
-    # The main head answers everything the trainer and the scoring ask of a loss layer.
     @property
-    def num_classes(self) -> int:
-        return self.main.num_classes
-
-    @property
-    def embedding_dim(self) -> int:
-        return self.main.embedding_dim
-
-    @property
-    def needs_pairs(self) -> bool:
-        return self.main.needs_pairs
-
-    @property
-    def scale(self):
-        return self.main.scale
-
-    def check_scale_guard(self) -> bool:
-        """Warn (once per head) if a head's adaptive scale was guarded; see :mod:`.adaptive_scale`."""
-        acted = []
-        for head in (self.main, self.head):
-            check = getattr(head, "check_scale_guard", None)
-            if check is not None:
-                acted.append(bool(check()))
-        return any(acted)
-
-    def keep_decisions(self, batch_size, prob: float | None = None):
-        """``[B]`` bool: True where a clip keeps its own statistics (or, with ``prob``, its own branch)."""
-        p = self.prob if prob is None else prob
-        return keras.random.uniform((batch_size,), seed=self.seed_generator) < p
+    def auxiliary_head(self) -> keras.layers.Layer:
+        return self.head
 
     def statex_embed(self, embedding_model: keras.Model, waveforms):
         """``(embeddings, keep)`` of a training batch: draws ``keep``, embeds with StatEx (:func:`exchanged_embeddings`)."""
@@ -246,18 +222,6 @@ class StatExLoss(keras.layers.Layer):
             targets = featex_targets(targets, featex_keep)
         return main_loss + self.weight * self.head.loss_from_targets(embeddings, targets, training=training)
 
-    def centre_matrix(self):
-        return self.main.centre_matrix()
-
-    def logits(self, embeddings):
-        return self.main.logits(embeddings)
-
-    def class_loss(self, embeddings, y):
-        return self.main.class_loss(embeddings, y)
-
-    def compactness(self, embeddings, y):
-        return self.main.compactness(embeddings, y)
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
@@ -272,12 +236,6 @@ class StatExLoss(keras.layers.Layer):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        config["main"] = keras.saving.deserialize_keras_object(config["main"])
-        config["head"] = keras.saving.deserialize_keras_object(config["head"])
-        return cls(**config)
 
 
 def build_statex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any], head: str | None = None,
