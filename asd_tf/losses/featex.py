@@ -133,7 +133,6 @@ class FeatExLoss(AuxiliaryHeadLoss):
         return config
 
 
-
 def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any], split: int | None = None,
                  head: str | None = None, prob: float = 0.5, weight: float = 1.0,
                  trainable_centres: bool = True) -> FeatExLoss:

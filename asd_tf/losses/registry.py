@@ -57,6 +57,22 @@ STATEX_PARAMS = {
 STATEX_FEATEX_PARAMS = ("featex", "featex_split", "featex_prob")
 
 
+def _option_group(name: str, params: dict[str, Any], table: dict[str, str], switch: str) -> tuple[bool, dict]:
+    """Pop a training option's parameters (``table``: parameter -> builder argument) from ``params``.
+
+    Returns ``(enabled, {builder argument: value})`` without the ``switch`` parameter; ConfigError
+    when the switch is not a bool, or when its other parameters are given without it.
+    """
+    given = sorted(k for k in params if k in table)
+    options = {table[k]: params.pop(k) for k in given}
+    enabled = options.pop(table[switch], False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"loss {name!r}: {switch} must be true or false, got {enabled!r}")
+    if options and not enabled:
+        raise ConfigError(f"loss {name!r}: {[k for k in given if k != switch]} given without {switch}=true")
+    return enabled, options
+
+
 def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
     """Build loss layer ``name`` for ``num_classes`` classes and ``embedding_dim``-d embeddings.
 
@@ -70,38 +86,23 @@ def build_loss(name: str, num_classes: int, embedding_dim: int, **params: Any):
     ``statex_trainable_centres`` (True); with ``featex=True`` too, one 9C head (``featex_split``,
     ``featex_prob``).
     """
-    statex_given = sorted(k for k in params if k in STATEX_PARAMS)
-    statex = {STATEX_PARAMS[k]: params.pop(k) for k in statex_given}
-    statex_on = statex.pop("statex", False)
-    if not isinstance(statex_on, bool):
-        raise ConfigError(f"loss {name!r}: statex must be true or false, got {statex_on!r}")
+    statex_on, statex = _option_group(name, params, STATEX_PARAMS, "statex")
     if statex_on:
         from .statex import build_statex
 
-        featex = {k: params.pop(k) for k in sorted(params) if k in FEATEX_PARAMS}
-        other = sorted(set(featex) - set(STATEX_FEATEX_PARAMS))
+        other = sorted(k for k in params if k in FEATEX_PARAMS and k not in STATEX_FEATEX_PARAMS)
         if other:
             raise ConfigError(f"loss {name!r}: {other} do not apply with statex=true (StatEx + FeatEx has one 9C "
                               "head, set by statex_head, statex_weight, statex_trainable_centres)")
-        if not isinstance(featex.get("featex", False), bool):
-            raise ConfigError(f"loss {name!r}: featex must be true or false, got {featex['featex']!r}")
-        if set(featex) - {"featex"} and not featex.get("featex", False):
-            raise ConfigError(f"loss {name!r}: {sorted(set(featex) - {'featex'})} given without featex=true")
+        # build_statex takes the FeatEx options under their own names (featex, featex_split, featex_prob).
+        featex_on, featex = _option_group(name, params, {k: k for k in STATEX_FEATEX_PARAMS}, "featex")
         main = build_loss(name, num_classes, embedding_dim, **params)
-        return build_statex(main, name, params, **statex, **featex)
-    if statex:
-        raise ConfigError(f"loss {name!r}: {['statex_' + k for k in sorted(statex)]} given without statex=true")
-    given = sorted(k for k in params if k in FEATEX_PARAMS)
-    featex = {FEATEX_PARAMS[k]: params.pop(k) for k in given}
-    enabled = featex.pop("featex", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"loss {name!r}: featex must be true or false, got {enabled!r}")
-    if enabled:
+        return build_statex(main, name, params, **statex, featex=featex_on, **featex)
+    featex_on, featex = _option_group(name, params, FEATEX_PARAMS, "featex")
+    if featex_on:
         from .featex import build_featex
 
         main = build_loss(name, num_classes, embedding_dim, **params)
         return build_featex(main, name, params, **featex)
-    if featex:
-        raise ConfigError(f"loss {name!r}: {[k for k in given if k != 'featex']} given without featex=true")
     LOSSES.check_options(name, params, exclude=("num_classes", "embedding_dim"), extra=LAYER_ARGUMENTS)
     return LOSSES.build(name, num_classes=num_classes, embedding_dim=embedding_dim, **params)

@@ -237,7 +237,6 @@ class StatExLoss(AuxiliaryHeadLoss):
         return config
 
 
-
 def build_statex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any], head: str | None = None,
                  prob: float = 0.5, weight: float = 1.0, eps: float = STATEX_EPS, trainable_centres: bool = True,
                  featex: bool = False, featex_split: int | None = None, featex_prob: float = 0.5) -> StatExLoss:

@@ -174,11 +174,11 @@ class ASDTrainer(keras.Model):
             y1, y2, lam, weights = pair_weights(y1, y2, lam, self.class_weights)
         if hasattr(self.loss_layer, "statex_embed"):  # StatEx (losses.statex): acts between the model's frontend and embedder
             embeddings, keep = self.loss_layer.statex_embed(self.embedding_model, x)
-            embeddings = ops.cast(embeddings, "float32")
-            per_sample = self.loss_layer(embeddings, y1, y2, lam, keep=keep, training=True)
+            extra = {"keep": keep}
         else:
-            embeddings = ops.cast(self.embedding_model(x, training=True), "float32")
-            per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True)
+            embeddings, extra = self.embedding_model(x, training=True), {}
+        embeddings = ops.cast(embeddings, "float32")
+        per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True, **extra)
         if weights is not None:  # a mean over the batch, not over the weights: no division by zero
             per_sample = per_sample * weights
         loss = ops.mean(per_sample)
