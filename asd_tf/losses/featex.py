@@ -9,17 +9,16 @@ Written with ``keras.ops``.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import keras
 from keras import ops
 
 from ..errors import ConfigError
-from .auxiliary import AuxiliaryHeadLoss
+from .auxiliary import SOFT_TARGET_HEADS, AuxiliaryHeadLoss, build_auxiliary_head
 
 #: Loss names that can be the FeatEx head: they take soft targets directly (``loss_from_targets``).
-FEATEX_HEADS: tuple[str, ...] = ("adacos", "subcluster_adacos", "adaproj")
+FEATEX_HEADS: tuple[str, ...] = SOFT_TARGET_HEADS
 
 
 def exchange_branches(embeddings, split: int, keep):
@@ -123,8 +122,6 @@ class FeatExLoss(AuxiliaryHeadLoss):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            main=keras.saving.serialize_keras_object(self.main),
-            featex_head=keras.saving.serialize_keras_object(self.featex_head),
             split=self.split,
             prob=self.prob,
             weight=self.weight,
@@ -143,24 +140,13 @@ def build_featex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any
     main head's parameters that it accepts, trainable centres (docs/design.md, "Later methods")
     and centres seeded with ``seed + 1``.
     """
-    from .registry import loss_class
-
     if split is None:
         raise ConfigError(
             "FeatEx needs featex_split, the width of the first branch embedding (the trainer takes it from "
             "the model: reference backbone with branches=both)"
         )
-    head = head or (loss_name if loss_name in FEATEX_HEADS else "subcluster_adacos")
-    if head not in FEATEX_HEADS:
-        raise ConfigError(f"featex_head must be one of {', '.join(FEATEX_HEADS)}, got {head!r}")
-    accepted = set(inspect.signature(loss_class(head).__init__).parameters) - {"self", "kwargs"}
-    skip = ("name", "num_classes", "embedding_dim")
-    head_params = {k: v for k, v in params.items() if k in accepted and k not in skip}
-    head_params["trainable_centres"] = bool(trainable_centres)
-    head_params["seed"] = int(params.get("seed", 0)) + 1
-    featex_head = loss_class(head)(
-        num_classes=3 * int(main.num_classes), embedding_dim=int(main.embedding_dim), name="featex_head", **head_params
-    )
+    featex_head = build_auxiliary_head(main, loss_name, params, head, blocks=3, trainable_centres=trainable_centres,
+                                       option="featex_head", name="featex_head")
     return FeatExLoss(main, featex_head, split=split, prob=prob, weight=weight, seed=int(params.get("seed", 0)),
                       name="featex")
 

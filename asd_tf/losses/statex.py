@@ -48,14 +48,13 @@ Written with ``keras.ops``. Scoring uses the main head only.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import keras
 from keras import ops
 
 from ..errors import ConfigError
-from .auxiliary import AuxiliaryHeadLoss
+from .auxiliary import AuxiliaryHeadLoss, build_auxiliary_head
 from .featex import FEATEX_HEADS, exchange_branches, featex_targets
 
 #: Denominator guard of the exchange: the public code's ``1e-16`` (added to sigma).
@@ -225,8 +224,6 @@ class StatExLoss(AuxiliaryHeadLoss):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            main=keras.saving.serialize_keras_object(self.main),
-            head=keras.saving.serialize_keras_object(self.head),
             prob=self.prob,
             weight=self.weight,
             eps=self.eps,
@@ -248,26 +245,13 @@ def build_statex(main: keras.layers.Layer, loss_name: str, params: dict[str, Any
     that it accepts, trainable centres (as FeatEx's head; the public code's 9C head)
     and centres seeded with ``seed + 1``.
     """
-    from .registry import loss_class
-
     if featex and featex_split is None:
         raise ConfigError(
             "StatEx + FeatEx needs featex_split, the width of the first branch embedding (the trainer takes it "
             "from the model: reference backbone with branches=both)"
         )
-    head = head or (loss_name if loss_name in FEATEX_HEADS else "subcluster_adacos")
-    if head not in FEATEX_HEADS:
-        raise ConfigError(f"statex_head must be one of {', '.join(FEATEX_HEADS)}, got {head!r}")
-    accepted = set(inspect.signature(loss_class(head).__init__).parameters) - {"self", "kwargs"}
-    skip = ("name", "num_classes", "embedding_dim")
-    head_params = {k: v for k, v in params.items() if k in accepted and k not in skip}
-    head_params["trainable_centres"] = bool(trainable_centres)
-    head_params["seed"] = int(params.get("seed", 0)) + 1
-    blocks = 9 if featex else 3
-    statex_head = loss_class(head)(
-        num_classes=blocks * int(main.num_classes), embedding_dim=int(main.embedding_dim), name="statex_head",
-        **head_params,
-    )
+    statex_head = build_auxiliary_head(main, loss_name, params, head, blocks=9 if featex else 3,
+                                       trainable_centres=trainable_centres, option="statex_head", name="statex_head")
     return StatExLoss(main, statex_head, prob=prob, weight=weight, eps=eps,
                       featex_split=featex_split if featex else None, featex_prob=featex_prob,
                       seed=int(params.get("seed", 0)), name="statex")
