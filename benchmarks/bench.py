@@ -234,19 +234,6 @@ def _export_tree(commit: str, dest: Path) -> Path:
     return dest
 
 
-def _train_child(tree: Path, steps: int, batch_size: int) -> dict:
-    """``m_train`` of the tree ``tree`` (its own ``asd_tf`` and ``bench.py``) in a child process."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
-    code = ("import json, sys; sys.path.insert(0, %r); import bench;"
-            "print('@@' + json.dumps(bench.m_train(steps=%d, batch_size=%d)))"
-            % (str(tree / "benchmarks"), steps, batch_size))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree)
-    for line in out.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError(f"training step of {tree} failed:\n{out.stderr[-3000:]}")
-
-
 def speedup_section(tmp: Path, rounds: int, steps: int, batch_size: int = 64) -> dict:
     """Today's TensorFlow training step vs :data:`BASELINE_COMMIT`'s, alternating, plus GFLOP/s and matmul."""
     import statistics
@@ -255,7 +242,9 @@ def speedup_section(tmp: Path, rounds: int, steps: int, batch_size: int = 64) ->
     rows = []
     for i in range(rounds):
         order = ("baseline", "today") if i % 2 == 0 else ("today", "baseline")
-        got = {side: _train_child(baseline if side == "baseline" else REPO, steps, batch_size) for side in order}
+        # Each tree's own m_train (with its own asd_tf on PYTHONPATH).
+        got = {side: _child("train", {"steps": steps, "batch_size": batch_size},
+                            tree=baseline if side == "baseline" else REPO) for side in order}
         rows.append({"order": list(order), "baseline_clips_per_s": got["baseline"]["clips_per_s"],
                      "today_clips_per_s": got["today"]["clips_per_s"],
                      "speedup": got["today"]["clips_per_s"] / got["baseline"]["clips_per_s"]})
@@ -276,12 +265,8 @@ def _step_child(backend: str, batch_size: int, steps: int) -> dict:
     script = Path(__file__).with_name("train_step_backends.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    out = subprocess.run([sys.executable, str(script), "--backend", backend, "--batch-size", str(batch_size),
-                          "--steps", str(steps)], capture_output=True, text=True, env=env, cwd=REPO)
-    for line in out.stdout.splitlines():
-        if line.startswith("@@"):
-            return json.loads(line[2:])
-    raise RuntimeError(f"train step on {backend} failed:\n{out.stderr[-3000:]}")
+    return _child_result([sys.executable, str(script), "--backend", backend, "--batch-size", str(batch_size),
+                          "--steps", str(steps)], env, REPO, f"train step on {backend}")
 
 
 def backends_section(batch_size: int, steps: int, rounds: int) -> dict:
@@ -310,18 +295,27 @@ def backends_section(batch_size: int, steps: int, rounds: int) -> dict:
     return out
 
 
-def _child(name: str, kwargs: dict) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    code = (
-        "import json, sys; sys.path.insert(0, %r); import bench;"
-        "print('@@' + json.dumps(bench.MEASUREMENTS[%r](**json.loads(%r))))"
-        % (str(Path(__file__).parent), name, json.dumps(kwargs))
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+def _child_result(command: list[str], env: dict, cwd: Path, what: str) -> dict:
+    """Run ``command``; its result is the JSON printed after ``@@`` on stdout (RuntimeError with stderr if none)."""
+    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
     for line in out.stdout.splitlines():
         if line.startswith("@@"):
             return json.loads(line[2:])
-    raise RuntimeError(f"benchmark {name} failed:\n{out.stderr[-3000:]}")
+    raise RuntimeError(f"{what} failed:\n{out.stderr[-3000:]}")
+
+
+def _child(name: str, kwargs: dict, tree: Path | None = None) -> dict:
+    """``MEASUREMENTS[name](**kwargs)`` in a fresh process; with ``tree``, that tree's ``bench.py`` and ``asd_tf``."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    code = (
+        "import json, sys; sys.path.insert(0, %r); import bench;"
+        "print('@@' + json.dumps(bench.MEASUREMENTS[%r](**json.loads(%r))))"
+        % (str(Path(__file__).parent if tree is None else tree / "benchmarks"), name, json.dumps(kwargs))
+    )
+    return _child_result([sys.executable, "-c", code], env, REPO if tree is None else tree,
+                         f"benchmark {name}" + ("" if tree is None else f" of {tree}"))
 
 
 def _device() -> str:

@@ -29,6 +29,8 @@ so weights and checkpoints are interchangeable with ``keras.layers.Conv1D`` /
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -67,9 +69,7 @@ def space_to_depth_conv(inputs, kernel, strides):
     if rank > 1:
         x = ops.transpose(x, [0] + [1 + 2 * i for i in range(rank)] + [2 + 2 * i for i in range(rank)] + [1 + 2 * rank])
         w = ops.transpose(w, [2 * i for i in range(rank)] + [1 + 2 * i for i in range(rank)] + [2 * rank, 2 * rank + 1])
-    depth = channels
-    for s in strides:
-        depth *= s
+    depth = channels * math.prod(strides)
     x = ops.reshape(x, [-1] + grouped + [depth])
     w = ops.reshape(w, [blocks for _, _, _, blocks in plans] + [depth, filters])
     return ops.conv(x, w, strides=1, padding="valid")
