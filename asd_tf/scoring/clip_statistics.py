@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import MetricError, NotFittedError
+from ..errors import MetricError
 from .base import ScoringBackend
 
 
@@ -78,16 +78,12 @@ class LogmelKNNBackend(ScoringBackend):
         self._train = np.asarray(train_feats, dtype=np.float64)
         return self
 
-    def _fitted(self, what: str) -> np.ndarray:
-        if self._train is None:
-            raise NotFittedError(f"logmel_knn backend: {what}() called before fit()")
-        return self._train
-
     def score(self, feats: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Distance ``[N]`` of each clip's standardised features to the nearest training clip."""
-        return nearest_neighbour_scores(self._fitted("score"), feats)[0]
+        self._require_fitted("score", self._train)
+        return nearest_neighbour_scores(self._train, feats)[0]
 
     def score_train(self) -> np.ndarray:
         """Distance ``[N_train]`` of each training clip to the nearest *other* one (0 for a single clip)."""
-        train = self._fitted("score_train")
-        return nearest_neighbour_scores(train, np.zeros((0, train.shape[1])))[1]
+        self._require_fitted("score_train", self._train)
+        return nearest_neighbour_scores(self._train, np.zeros((0, self._train.shape[1])))[1]
