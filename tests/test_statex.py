@@ -178,6 +178,32 @@ def test_only_the_spectrogram_feature_is_exchanged():
         check_statex_model(build_reference_model(num_samples=4096, branches="spectrum", **opts))
 
 
+def test_the_trainer_embeds_through_the_loss_layer_hook():
+    """``training_embeddings``: every loss layer has it; a plain head gives the model's own training embeddings
+    and no call arguments, StatEx the exchanged embeddings (:func:`exchanged_embeddings`) and its keep draws."""
+    from asd_tf.losses import LOSSES, loss_class
+    from asd_tf.losses.base import LossLayer
+    from asd_tf.losses.featex import FeatExLoss
+    from asd_tf.models.reference import build_reference_model
+
+    assert all(issubclass(loss_class(name), LossLayer) for name in LOSSES)
+    assert issubclass(StatExLoss, LossLayer) and issubclass(FeatExLoss, LossLayer)
+    opts = dict(stage_channels=(4, 4, 4, 8), spectrum_filters=4, dense_units=8, branch_dim=6)
+    model = build_reference_model(num_samples=4096, **opts)
+    x = np.random.default_rng(0).standard_normal((4, 4096)).astype(np.float32)
+    embeddings, extra = build_loss("adacos", N, 12).training_embeddings(model, x)
+    assert extra == {}
+    np.testing.assert_array_equal(np.asarray(embeddings), np.asarray(model(x, training=True)))
+    layer = build_loss("adacos", N, 12, statex=True, seed=4)
+    state = layer.seed_generator.state.numpy().copy()
+    embeddings, extra = layer.training_embeddings(model, x)
+    layer.seed_generator.state.assign(state)  # replay the keep draw
+    keep = layer.keep_decisions(4).numpy()
+    assert set(extra) == {"keep"} and np.array_equal(np.asarray(extra["keep"]), keep) and not keep.all()
+    np.testing.assert_allclose(np.asarray(embeddings), np.asarray(exchanged_embeddings(model, x, keep, training=True)),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_build_and_setting_errors():
     from asd_tf.settings import TrainConfig
 
