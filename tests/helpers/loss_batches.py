@@ -1,4 +1,4 @@
-"""A random mixup batch for the loss-layer tests (FeatEx, StatEx)."""
+"""A random mixup batch for the loss-layer tests (test_losses, test_featex, test_statex)."""
 
 from __future__ import annotations
 
