@@ -41,14 +41,15 @@ def _records(n: int, section: str = "00", train: bool = False) -> list:
     return [cls(path=f"{'train' if train else 'test'}/{section}_{i}.wav", section=section) for i in range(n)]
 
 
-@pytest.mark.parametrize("name", ["kmeans", "knn", "knn_smote", "density", "class_posterior", "class_loss"])
+@pytest.mark.parametrize("name", ["kmeans", "knn", "knn_smote", "density", "class_posterior", "class_loss", "logmel_knn"])
 def test_every_backend_used_before_fit_raises_not_fitted(name) -> None:
     from asd_tf.scoring.backends import make_backend
+    from asd_tf.scoring.clip_statistics import LogmelKNNBackend
 
-    backend = make_backend(name)
-    with pytest.raises(NotFittedError, match="before fit"):
+    backend = LogmelKNNBackend() if name == "logmel_knn" else make_backend(name)
+    with pytest.raises(NotFittedError, match=rf"^{name} backend: score\(\) called before fit\(\)$"):
         backend.score(np.ones((2, 4)), _records(2))
-    with pytest.raises(NotFittedError, match="before fit"):
+    with pytest.raises(NotFittedError, match=rf"^{name} backend: score_train\(\) called before fit\(\)$"):
         backend.score_train()
 
 

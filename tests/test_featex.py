@@ -18,6 +18,7 @@ import loss_reference as ref  # noqa: E402
 from asd_tf.errors import ConfigError  # noqa: E402
 from asd_tf.losses import build_loss  # noqa: E402
 from asd_tf.losses.featex import FeatExLoss, exchange_branches, featex_split, featex_targets  # noqa: E402
+from helpers.loss_batches import loss_batch  # noqa: E402
 
 B, D, N, M, SPLIT = 6, 8, 3, 2, 3
 
@@ -37,15 +38,6 @@ def numpy_featex(e, t, keep, split):
             t3[i, t.shape[1] : 2 * t.shape[1]] = t[i] / 2
             t3[i, 2 * t.shape[1] :] = t[j] / 2
     return out, t3
-
-
-def batch(seed=0):
-    rng = np.random.default_rng(seed)
-    e = rng.standard_normal((B, D)).astype(np.float32)
-    y1 = rng.integers(0, N, B).astype(np.int32)
-    y2 = rng.integers(0, N, B).astype(np.int32)
-    lam = rng.uniform(size=B).astype(np.float32)
-    return e, y1, y2, lam
 
 
 @pytest.mark.parametrize("size", [B, B + 1])  # odd: the middle clip is its own partner
@@ -73,7 +65,7 @@ def test_training_loss_is_main_plus_featex_head_against_numpy():
     assert isinstance(layer, FeatExLoss) and layer.featex_head.num_classes == 3 * N
     assert layer.featex_head.trainable_centres and not layer.main.trainable_centres
     assert [w.name for w in layer.trainable_weights] == ["centres"]  # the FeatEx head's only
-    e, y1, y2, lam = batch()
+    e, y1, y2, lam = loss_batch(B, D, N)
     c_main = layer.main.centres.numpy().astype(np.float64)
     c_head = layer.featex_head.centres.numpy().astype(np.float64)
     s_main, s_head = float(layer.main.scale.numpy()), float(layer.featex_head.scale.numpy())
@@ -99,7 +91,7 @@ def test_keep_probability_and_weight():
     layer = make(featex_prob=0.3, featex_weight=0.0)
     keep = layer.keep_decisions(20000).numpy()
     assert abs(keep.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / 20000)
-    e, y1, y2, lam = batch()
+    e, y1, y2, lam = loss_batch(B, D, N)
     # weight 0: exactly the main loss
     np.testing.assert_array_equal(layer(e, y1, y2, lam, training=False).numpy(), layer.main(e, y1, y2, lam).numpy())
 
@@ -108,7 +100,7 @@ def test_keep_probability_and_weight():
 def test_any_main_loss_and_head(head):
     layer = build_loss("arcface", N, D, featex=True, featex_split=SPLIT, featex_head=head)
     assert type(layer.featex_head).__name__ == {"adaproj": "AdaProjLoss", "adacos": "AdaCosLoss"}[head]
-    e, y1, y2, lam = batch()
+    e, y1, y2, lam = loss_batch(B, D, N)
     x = tf.Variable(e)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(layer(x, y1, y2, lam, training=True))

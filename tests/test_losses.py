@@ -14,6 +14,7 @@ import loss_reference as ref  # noqa: E402
 from asd_tf.errors import ConfigError  # noqa: E402
 from asd_tf.losses import LOSSES, build_loss  # noqa: E402
 from asd_tf.losses.base import margin_cosine  # noqa: E402
+from helpers.loss_batches import loss_batch  # noqa: E402
 
 B, D, N, M = 12, 16, 5, 3
 PAIR_LOSSES = {"arcmix", "noisy_arcmix", "margin_mixup", "emm", "noisy_arcmix_softtriple"}
@@ -21,12 +22,8 @@ SMALL = {"subcluster_adacos": {"num_subclusters": M}, "adaproj": {"subspace_dim"
 
 
 def batch(seed=1):
-    rng = np.random.default_rng(seed)
-    e = rng.standard_normal((B, D)).astype(np.float32)
-    y1 = rng.integers(0, N, B).astype(np.int32)
-    y2 = rng.integers(0, N, B).astype(np.int32)
+    e, y1, y2, lam = loss_batch(B, D, N, seed)
     y2[:2] = y1[:2]  # same-class pairs are an edge case of every mixed loss
-    lam = rng.uniform(size=B).astype(np.float32)
     return e, y1, y2, lam
 
 

@@ -21,6 +21,7 @@ from asd_tf.losses.statex import (  # noqa: E402
     StatExLoss, check_statex_model, exchange_statistics, exchanged_embeddings, statex_targets,
 )
 from asd_tf.losses.featex import featex_targets  # noqa: E402
+from helpers.loss_batches import loss_batch  # noqa: E402
 
 B, D, N, M, SPLIT = 6, 8, 3, 2, 3
 
@@ -96,15 +97,6 @@ def test_targets_3c_and_9c_hand_computed():
     np.testing.assert_allclose(nine[0, [6, 13, 12]], [0.5, 0.25, 0.25])
 
 
-def batch(seed=0):
-    rng = np.random.default_rng(seed)
-    e = rng.standard_normal((B, D)).astype(np.float32)
-    y1 = rng.integers(0, N, B).astype(np.int32)
-    y2 = rng.integers(0, N, B).astype(np.int32)
-    lam = rng.uniform(size=B).astype(np.float32)
-    return e, y1, y2, lam
-
-
 def make(**extra):
     params = dict(num_subclusters=M, statex=True, seed=4)
     params.update(extra)
@@ -116,7 +108,7 @@ def test_loss_is_kept_main_plus_head_against_numpy(featex):
     layer = make(featex=True, featex_split=SPLIT) if featex else make()
     assert isinstance(layer, StatExLoss) and layer.head.num_classes == (9 if featex else 3) * N
     assert layer.head.trainable_centres and not layer.main.trainable_centres
-    e, y1, y2, lam = batch()
+    e, y1, y2, lam = loss_batch(B, D, N)
     keep = np.array([True, False, False, True, False, True])
     c_main = layer.main.centres.numpy().astype(np.float64)
     c_head = layer.head.centres.numpy().astype(np.float64)
@@ -176,6 +168,32 @@ def test_only_the_spectrogram_feature_is_exchanged():
     assert not np.allclose(np.asarray(got)[0, 6:], plain[0, 6:], atol=1e-4)
     with pytest.raises(ConfigError, match="spectrogram"):
         check_statex_model(build_reference_model(num_samples=4096, branches="spectrum", **opts))
+
+
+def test_the_trainer_embeds_through_the_loss_layer_hook():
+    """``training_embeddings``: every loss layer has it; a plain head gives the model's own training embeddings
+    and no call arguments, StatEx the exchanged embeddings (:func:`exchanged_embeddings`) and its keep draws."""
+    from asd_tf.losses import LOSSES, loss_class
+    from asd_tf.losses.base import LossLayer
+    from asd_tf.losses.featex import FeatExLoss
+    from asd_tf.models.reference import build_reference_model
+
+    assert all(issubclass(loss_class(name), LossLayer) for name in LOSSES)
+    assert issubclass(StatExLoss, LossLayer) and issubclass(FeatExLoss, LossLayer)
+    opts = dict(stage_channels=(4, 4, 4, 8), spectrum_filters=4, dense_units=8, branch_dim=6)
+    model = build_reference_model(num_samples=4096, **opts)
+    x = np.random.default_rng(0).standard_normal((4, 4096)).astype(np.float32)
+    embeddings, extra = build_loss("adacos", N, 12).training_embeddings(model, x)
+    assert extra == {}
+    np.testing.assert_array_equal(np.asarray(embeddings), np.asarray(model(x, training=True)))
+    layer = build_loss("adacos", N, 12, statex=True, seed=4)
+    state = layer.seed_generator.state.numpy().copy()
+    embeddings, extra = layer.training_embeddings(model, x)
+    layer.seed_generator.state.assign(state)  # replay the keep draw
+    keep = layer.keep_decisions(4).numpy()
+    assert set(extra) == {"keep"} and np.array_equal(np.asarray(extra["keep"]), keep) and not keep.all()
+    np.testing.assert_allclose(np.asarray(embeddings), np.asarray(exchanged_embeddings(model, x, keep, training=True)),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_build_and_setting_errors():
@@ -241,7 +259,7 @@ def test_statex_on_jax_matches_numpy(tmp_path):
     x = rng.gamma(2.0, 1.5, size=(5, 4, 6)).astype(np.float32)
     x[1, 2] = 0.0  # a silent frame
     keep = np.array([False, True, False, False, True])
-    e, y1, y2, lam = batch(2)
+    e, y1, y2, lam = loss_batch(B, D, N, seed=2)
     params = dict(num_subclusters=M, statex=True, featex=True, featex_split=SPLIT, featex_prob=0.0, seed=4)
     layer = build_loss("subcluster_adacos", N, D, **params)
     weights = layer.get_weights()

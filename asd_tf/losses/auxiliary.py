@@ -20,6 +20,7 @@ import inspect
 import keras
 
 from ..errors import ConfigError
+from .base import LossLayer
 
 __all__ = ["AuxiliaryHeadLoss", "SOFT_TARGET_HEADS", "build_auxiliary_head"]
 
@@ -51,7 +52,7 @@ def build_auxiliary_head(main: keras.layers.Layer, loss_name: str, params: dict[
     )
 
 
-class AuxiliaryHeadLoss(keras.layers.Layer):
+class AuxiliaryHeadLoss(LossLayer):
     """Base of the main-head + auxiliary-head wrappers; not used on its own."""
 
     #: Constructor arguments that hold a (serialised) layer.

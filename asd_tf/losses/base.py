@@ -12,6 +12,9 @@ fixed in the project contract:
   of the normalised embedding to its class centre(s) / the other classes'
   centres (Wilkinghoff & Kurth, Def. 1 and Figs. 2-3).
 * ``scale``: adaptive scale variable, fixed float, or ``None``.
+* ``training_embeddings(embedding_model, waveforms)`` -> ``(embeddings [B, D],
+  extra call arguments)`` of a training batch (:class:`LossLayer`): the model's
+  plain embeddings, except for a loss that acts on the model's input (StatEx).
 
 Notation follows Wilkinghoff & Kurth (TASLP 2024): ``z`` is the L2-normalised
 embedding, ``c`` a unit centre, ``cos = z . c`` and ``theta = arccos(cos)``.
@@ -144,7 +147,21 @@ def pair_cross_entropy(logits: Tensor, y1: Tensor, y2: Tensor, lam: Tensor) -> T
     return lam * sparse_cross_entropy(logits, y1) + (1.0 - lam) * sparse_cross_entropy(logits, y2)
 
 
-class AngularLossLayer(keras.layers.Layer):
+class LossLayer(keras.layers.Layer):
+    """Base of every loss layer (the heads below and the FeatEx/StatEx wrappers): the hooks the trainer asks."""
+
+    def training_embeddings(self, embedding_model: keras.Model, waveforms: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        """``(embeddings [B, D], extra call arguments)`` of a training batch ``waveforms [B, n]``.
+
+        The trainer embeds every training batch through this hook and calls the layer with
+        the extra arguments. Default: ``embedding_model(waveforms, training=True)`` and no
+        extra arguments; a loss that changes the model's input between its sub-models
+        (StatEx: :meth:`asd_tf.losses.statex.StatExLoss.training_embeddings`) overrides it.
+        """
+        return embedding_model(waveforms, training=True), {}
+
+
+class AngularLossLayer(LossLayer):
     """Base class: a loss head with unit centres ``[N*M, D]`` (M per class).
 
     Args:

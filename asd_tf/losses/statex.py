@@ -130,7 +130,7 @@ class StatExLoss(AuxiliaryHeadLoss):
     """Main loss on the StatEx input (exchanged clips weigh 0) + ``weight`` x the StatEx head's loss.
 
     Training: the trainer draws ``keep`` (:meth:`keep_decisions`), computes the
-    embeddings of the exchanged input (:meth:`statex_embed`, :func:`exchanged_embeddings`)
+    embeddings of the exchanged input (:meth:`training_embeddings`, :func:`exchanged_embeddings`)
     and calls this layer with ``keep``. Loss per clip = ``keep_i`` x main loss +
     ``weight`` x head loss, the head on 3C classes (:func:`statex_targets`) or, with
     FeatEx (``featex_split`` set), on 9C classes after the branch exchange
@@ -200,10 +200,10 @@ class StatExLoss(AuxiliaryHeadLoss):
     def auxiliary_head(self) -> keras.layers.Layer:
         return self.head
 
-    def statex_embed(self, embedding_model: keras.Model, waveforms):
-        """``(embeddings, keep)`` of a training batch: draws ``keep``, embeds with StatEx (:func:`exchanged_embeddings`)."""
+    def training_embeddings(self, embedding_model: keras.Model, waveforms) -> tuple[Any, dict[str, Any]]:
+        """``(embeddings, {"keep": keep})`` of a training batch: draws ``keep``, embeds with StatEx (:func:`exchanged_embeddings`)."""
         keep = self.keep_decisions(ops.shape(waveforms)[0])
-        return exchanged_embeddings(embedding_model, waveforms, keep, self.eps, training=True), keep
+        return exchanged_embeddings(embedding_model, waveforms, keep, self.eps, training=True), {"keep": keep}
 
     def call(self, embeddings, y1, y2=None, lam=None, keep=None, training=False):
         main_loss = self.main(embeddings, y1, y2, lam, training=training)

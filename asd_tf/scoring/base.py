@@ -37,6 +37,8 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
+from asd_tf.errors import ConfigError, NotFittedError
+
 #: The kinds of input a backend may declare (``ScoringBackend.inputs``).
 INPUT_KINDS = ("embeddings", "logits", "clip_statistics")
 
@@ -59,8 +61,6 @@ class RunContext:
     def _get(self, key: str, loader: Callable[[], Any] | None) -> Any:
         if key not in self._cache:
             if loader is None:
-                from asd_tf.errors import ConfigError
-
                 raise ConfigError(f"this scoring backend needs the run's {key.replace('_', ' ')}, "
                                   "which this run does not provide")
             self._cache[key] = loader()
@@ -109,6 +109,14 @@ class ScoringBackend:
         if cls.inputs == "logits":
             return np.asarray(context.head.logits(embeddings))
         return embeddings
+
+    def _require_fitted(self, what: str, *state: Any) -> None:
+        """Raise :class:`NotFittedError` ``"<name> backend: <what>() called before fit()"`` if any ``state`` is None.
+
+        ``state``: the attributes ``fit`` sets (``None`` until it has run).
+        """
+        if any(part is None for part in state):
+            raise NotFittedError(f"{self.name} backend: {what}() called before fit()")
 
     def fit(self, train_inputs: np.ndarray, train_records: Sequence[Any]) -> "ScoringBackend":
         """Fit on one section's training inputs ``[N_train, D]`` and records; returns ``self``."""

@@ -54,7 +54,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError, LabelError, NotFittedError
+from asd_tf.errors import ConfigError, DatasetError, LabelError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
 from asd_tf.scoring.posterior import check_test_logits, encode_classes
 from asd_tf.scoring.base import LogitsBackend, RunContext
@@ -167,6 +167,7 @@ class ClassLossBackend(LogitsBackend):
 
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` (own-class loss) from logits ``[N, C]``."""
+        self._require_fitted("score", self.num_classes)
         logits = check_test_logits("class_loss", logits, records, self.num_classes)
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -174,8 +175,7 @@ class ClassLossBackend(LogitsBackend):
 
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the training clips (their own-class loss)."""
-        if self._train_scores is None:
-            raise NotFittedError("class_loss backend: score_train() called before fit()")
+        self._require_fitted("score_train", self._train_scores)
         return self._train_scores.copy()
 
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import MetricError, NotFittedError
+from ..errors import MetricError
 from .base import ScoringBackend
 
 
@@ -33,6 +33,37 @@ def clip_statistics(path: str | os.PathLike, sample_rate: int = 16000) -> np.nda
     return np.concatenate([logmel.mean(axis=1), logmel.std(axis=1)])
 
 
+def _standardised_training(train_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train [N_train, F], mean [F], std [F])``: training features standardised with their mean and std (+1e-8)."""
+    train_feats = np.asarray(train_feats, dtype=np.float64)
+    if train_feats.ndim != 2 or train_feats.shape[0] == 0:
+        raise MetricError(f"nearest_neighbour_scores: need [clips, features] training features, got {train_feats.shape}")
+    mu = train_feats.mean(axis=0)
+    sd = train_feats.std(axis=0) + 1e-8
+    return (train_feats - mu) / sd, mu, sd
+
+
+def nearest_test_scores(train_feats: np.ndarray, test_feats: np.ndarray) -> np.ndarray:
+    """Test scores ``[N_test]`` of :func:`nearest_neighbour_scores` alone (no training-clip distances)."""
+    from scipy.spatial.distance import cdist
+
+    ftr, mu, sd = _standardised_training(train_feats)
+    fte = (np.asarray(test_feats, dtype=np.float64).reshape(-1, ftr.shape[1]) - mu) / sd
+    return cdist(fte, ftr).min(axis=1) if fte.shape[0] else np.zeros(0)
+
+
+def leave_one_out_train_scores(train_feats: np.ndarray) -> np.ndarray:
+    """Training scores ``[N_train]`` of :func:`nearest_neighbour_scores` alone (no test clips)."""
+    from scipy.spatial.distance import cdist
+
+    ftr = _standardised_training(train_feats)[0]
+    if ftr.shape[0] < 2:
+        return np.zeros(ftr.shape[0])
+    within = cdist(ftr, ftr)
+    np.fill_diagonal(within, np.inf)
+    return within.min(axis=1)
+
+
 def nearest_neighbour_scores(train_feats: np.ndarray, test_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores ``(test [N_test], train [N_train])`` of one section from clip features.
 
@@ -42,22 +73,7 @@ def nearest_neighbour_scores(train_feats: np.ndarray, test_feats: np.ndarray) ->
     threshold) is its distance to the nearest *other* training clip, since its
     own distance is zero; with a single training clip it is 0.
     """
-    from scipy.spatial.distance import cdist
-
-    train_feats = np.asarray(train_feats, dtype=np.float64)
-    test_feats = np.asarray(test_feats, dtype=np.float64)
-    if train_feats.ndim != 2 or train_feats.shape[0] == 0:
-        raise MetricError(f"nearest_neighbour_scores: need [clips, features] training features, got {train_feats.shape}")
-    mu = train_feats.mean(axis=0)
-    sd = train_feats.std(axis=0) + 1e-8
-    ftr = (train_feats - mu) / sd
-    fte = (test_feats.reshape(-1, ftr.shape[1]) - mu) / sd
-    test_scores = cdist(fte, ftr).min(axis=1) if fte.shape[0] else np.zeros(0)
-    if ftr.shape[0] < 2:
-        return test_scores, np.zeros(ftr.shape[0])
-    within = cdist(ftr, ftr)
-    np.fill_diagonal(within, np.inf)
-    return test_scores, within.min(axis=1)
+    return nearest_test_scores(train_feats, test_feats), leave_one_out_train_scores(train_feats)
 
 
 class LogmelKNNBackend(ScoringBackend):
@@ -78,16 +94,12 @@ class LogmelKNNBackend(ScoringBackend):
         self._train = np.asarray(train_feats, dtype=np.float64)
         return self
 
-    def _fitted(self, what: str) -> np.ndarray:
-        if self._train is None:
-            raise NotFittedError(f"logmel_knn backend: {what}() called before fit()")
-        return self._train
-
     def score(self, feats: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Distance ``[N]`` of each clip's standardised features to the nearest training clip."""
-        return nearest_neighbour_scores(self._fitted("score"), feats)[0]
+        self._require_fitted("score", self._train)
+        return nearest_test_scores(self._train, feats)
 
     def score_train(self) -> np.ndarray:
         """Distance ``[N_train]`` of each training clip to the nearest *other* one (0 for a single clip)."""
-        train = self._fitted("score_train")
-        return nearest_neighbour_scores(train, np.zeros((0, train.shape[1])))[1]
+        self._require_fitted("score_train", self._train)
+        return leave_one_out_train_scores(self._train)

@@ -47,7 +47,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, NotFittedError
+from asd_tf.errors import ConfigError
 from asd_tf.scoring.kmeans import (
     KMeansBackend, check_embeddings, l2_normalize, section_name, section_training_embeddings,
 )
@@ -255,8 +255,7 @@ class DensityBackend(ScoringBackend):
     # -- scores -------------------------------------------------------------------------------
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``: ``min_j d(x, r_j) / rho_j`` (ratio) or ``min_j d(x, r_j) - rho_j``."""
-        if self.references is None:
-            raise NotFittedError("density backend: score() called before fit()")
+        self._require_fitted("score", self.references)
         emb = check_embeddings(embeddings, records, "density score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -265,8 +264,7 @@ class DensityBackend(ScoringBackend):
 
     def score_train(self) -> np.ndarray:
         """Leave-one-out scores ``[N_train]`` of the training clips (see the module docstring)."""
-        if self.references is None:
-            raise NotFittedError("density backend: score_train() called before fit()")
+        self._require_fitted("score_train", self.references)
         n, m = self._emb.shape[0], self.references.shape[0]
         d = half_cosine_distances(self._emb, self.references)  # [N, M]
         out = self._normalise(d, self.rho[None, :]).min(axis=1)  # clips that own no reference

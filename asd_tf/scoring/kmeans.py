@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError, NotFittedError
+from asd_tf.errors import ConfigError, DatasetError
 
 from asd_tf.scoring.base import ScoringBackend  # (its own line: the base of every backend)
 
@@ -178,8 +178,7 @@ class KMeansBackend(ScoringBackend):
 
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``: minimum cosine distance of each clip to the centres."""
-        if self.centres is None:
-            raise NotFittedError("kmeans backend: score() called before fit()")
+        self._require_fitted("score", self.centres)
         emb = check_embeddings(embeddings, records, "kmeans score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -187,8 +186,7 @@ class KMeansBackend(ScoringBackend):
 
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the fitted training clips, leaving out centres made from the clip alone."""
-        if self.centres is None or self._train_emb is None or self._train_owner is None:
-            raise NotFittedError("kmeans backend: score_train() called before fit()")
+        self._require_fitted("score_train", self.centres, self._train_emb, self._train_owner)
         dist = cosine_distances(self._train_emb, self.centres)  # [N, K]
         dist = np.where(self._train_owner, np.inf, dist)
         out = dist.min(axis=1)

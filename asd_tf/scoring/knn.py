@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, NotFittedError
+from asd_tf.errors import ConfigError
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_training_embeddings,
 )
@@ -103,8 +103,7 @@ class KNNBackend(ScoringBackend):
 
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``."""
-        if self._train is None:
-            raise NotFittedError("knn backend: score() called before fit()")
+        self._require_fitted("score", self._train)
         emb = check_embeddings(embeddings, records, "knn score")
         if emb.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -112,8 +111,7 @@ class KNNBackend(ScoringBackend):
 
     def score_train(self) -> np.ndarray:
         """Leave-one-out scores ``[N_train]`` of the training clips."""
-        if self._train is None:
-            raise NotFittedError("knn backend: score_train() called before fit()")
+        self._require_fitted("score_train", self._train)
         n = self._train.shape[0]
         if n == 1:
             return np.zeros((1,), dtype=np.float64)  # no other clip: in-sample distance

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, NotFittedError
+from asd_tf.errors import ConfigError
 from asd_tf.scoring.kmeans import (
     check_embeddings, cosine_distances, section_name, section_training_embeddings,
 )
@@ -73,14 +73,14 @@ class KNNSmoteBackend(ScoringBackend):
 
     def references(self) -> tuple[np.ndarray, np.ndarray]:
         """``(references [M, D], is_target [M])``: training clips, then the synthetic target points."""
-        if self._emb is None:
-            raise NotFittedError("knn_smote backend: used before fit()")
+        self._require_fitted("references", self._emb)
         refs = np.concatenate([self._emb, self.synthetic], axis=0)
         flags = np.concatenate([self._is_target, np.ones(self.synthetic.shape[0], dtype=bool)])
         return refs, flags
 
     def score(self, embeddings: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]``."""
+        self._require_fitted("score", self._emb)
         refs, flags = self.references()
         emb = check_embeddings(embeddings, records, "knn_smote score")
         if emb.shape[0] == 0:
@@ -89,6 +89,7 @@ class KNNSmoteBackend(ScoringBackend):
 
     def score_train(self) -> np.ndarray:
         """Leave-one-out scores ``[N_train]`` (target clips: SMOTE rerun without the clip)."""
+        self._require_fitted("score_train", self._emb)
         refs, flags = self.references()
         n = self._emb.shape[0]
         if n == 1:

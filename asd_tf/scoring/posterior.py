@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from asd_tf.errors import ConfigError, DatasetError, NotFittedError
+from asd_tf.errors import ConfigError, DatasetError
 from asd_tf.scoring.kmeans import check_embeddings, section_name
 from asd_tf.scoring.base import LogitsBackend
 
@@ -37,14 +37,11 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def check_test_logits(backend: str, logits: np.ndarray, records: Sequence[Any], num_classes: int | None) -> np.ndarray:
+def check_test_logits(backend: str, logits: np.ndarray, records: Sequence[Any], num_classes: int) -> np.ndarray:
     """Checked test logits ``[N, C]`` of a logits backend fitted on ``num_classes`` classes.
 
-    Raises :class:`NotFittedError` before ``fit`` (``num_classes is None``) and
-    :class:`ConfigError` when ``C`` differs from the fitted class count.
+    Raises :class:`ConfigError` when ``C`` differs from the fitted class count.
     """
-    if num_classes is None:
-        raise NotFittedError(f"{backend} backend: score() called before fit()")
     logits = check_embeddings(logits, records, f"{backend} score")
     if logits.shape[0] and logits.shape[1] != num_classes:
         raise ConfigError(
@@ -118,6 +115,7 @@ class ClassPosteriorBackend(LogitsBackend):
 
     def score(self, logits: np.ndarray, records: Sequence[Any]) -> np.ndarray:
         """Anomaly scores ``[N]`` from logits ``[N, C]``."""
+        self._require_fitted("score", self.num_classes)
         logits = check_test_logits("class_posterior", logits, records, self.num_classes)
         if logits.shape[0] == 0:
             return np.zeros((0,), dtype=np.float64)
@@ -125,6 +123,5 @@ class ClassPosteriorBackend(LogitsBackend):
 
     def score_train(self) -> np.ndarray:
         """Scores ``[N_train]`` of the training clips (their own class's -log posterior)."""
-        if self._train_scores is None:
-            raise NotFittedError("class_posterior backend: score_train() called before fit()")
+        self._require_fitted("score_train", self._train_scores)
         return self._train_scores.copy()

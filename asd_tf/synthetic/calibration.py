@@ -27,7 +27,7 @@ import numpy as np
 from ..data.filenames import parse_filename
 from ..data.ground_truth import load_ground_truth
 from ..errors import DatasetError, FileNameError, MetricError
-from ..scoring.clip_statistics import clip_statistics, nearest_neighbour_scores
+from ..scoring.clip_statistics import clip_statistics, nearest_test_scores
 
 
 def _collect(root: Path) -> list[dict]:
@@ -88,7 +88,7 @@ def baseline_hmean_auc(root: str | os.PathLike) -> dict:
         test = [i for i in idx if clips[i]["split"] == "test"]
         if not train or not test:
             continue
-        dist = nearest_neighbour_scores(feats[train], feats[test])[0]
+        dist = nearest_test_scores(feats[train], feats[test])
         labels = np.array([clips[i]["label"] == "anomaly" for i in test])
         domains = np.array([clips[i]["domain"] for i in test])
         per: dict[str, float] = {}

@@ -172,11 +172,9 @@ class ASDTrainer(keras.Model):
         weights = None
         if self.class_weights is not None:
             y1, y2, lam, weights = pair_weights(y1, y2, lam, self.class_weights)
-        if hasattr(self.loss_layer, "statex_embed"):  # StatEx (losses.statex): acts between the model's frontend and embedder
-            embeddings, keep = self.loss_layer.statex_embed(self.embedding_model, x)
-            extra = {"keep": keep}
-        else:
-            embeddings, extra = self.embedding_model(x, training=True), {}
+        # the loss layer embeds (losses.base.LossLayer.training_embeddings): StatEx changes the input between
+        # the model's frontend and embedder and passes its keep decisions to its call
+        embeddings, extra = self.loss_layer.training_embeddings(self.embedding_model, x)
         embeddings = ops.cast(embeddings, "float32")
         per_sample = self.loss_layer(embeddings, y1, y2, lam, training=True, **extra)
         if weights is not None:  # a mean over the batch, not over the weights: no division by zero
