@@ -23,7 +23,8 @@ import re
 import sys
 import tempfile
 
-__all__ = ["prepare_environment", "start_tensorflow", "filter_startup_log", "has_nvidia_device", "keras_backend_name"]
+__all__ = ["prepare_environment", "start_tensorflow", "filter_startup_log", "has_nvidia_device", "keras_backend_name",
+           "one_line_warnings"]
 
 # absl's record prefix: severity letter, MMDD hh:mm:ss.micros (before absl is initialised: 0000 00:00:<epoch
 # seconds>.micros), thread id, file:line]
@@ -40,6 +41,23 @@ def prepare_environment() -> None:
     ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's own C++ log shows errors only.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def one_line_warnings() -> None:
+    """Show Python warnings as ``warning: MESSAGE`` lines (the command's console; library users keep Python's format).
+
+    Python's default format adds the file, line, category and the source line of the call
+    that warned (for the toolkit's own warnings, an internal line such as ``check()``), which
+    reads as a stray fragment in the command's output. The toolkit's warning messages name the
+    file or setting they are about themselves.
+    """
+    import warnings
+
+    warnings.formatwarning = _warning_line
 
 
 def keras_backend_name() -> str:

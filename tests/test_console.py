@@ -109,3 +109,17 @@ def test_python_logging_after_the_filtered_start_still_reaches_stderr():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
     assert "after the start" in proc.stderr and "Logging error" not in proc.stderr and "cuda" not in proc.stderr.lower()
+
+
+def test_command_warnings_are_one_line_without_the_source_line_of_the_call(monkeypatch):
+    """``asd-tf`` shows a Python warning as ``warning: MESSAGE`` alone: Python's default format (what
+    ``warnings.showwarning`` prints) adds ``file:line: Category:`` and, on a second line, the source of the
+    warning call (``  check()`` for the scale guard)."""
+    from asd_tf.console import one_line_warnings
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    message = "the scale of 'x' was guarded 4 time(s)"
+    default = warnings.formatwarning(message, RuntimeWarning, "callbacks.py", 63, line="check()")
+    assert default == f"callbacks.py:63: RuntimeWarning: {message}\n  check()\n"
+    one_line_warnings()
+    assert warnings.formatwarning(message, RuntimeWarning, "callbacks.py", 63, line="check()") == f"warning: {message}\n"

@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..console import prepare_environment, start_tensorflow
+    from ..console import one_line_warnings, prepare_environment, start_tensorflow
 
     prepare_environment()
+    one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

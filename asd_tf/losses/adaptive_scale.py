@@ -130,11 +130,15 @@ class AdaptiveScaleMixin:
         count = int(self.scale_guard_count.numpy())  # KerasVariable.numpy: also for a MirroredVariable
         if count and not getattr(self, "_guard_warned", False):
             self._guard_warned = True
+            scale = float(self._scale.numpy())
+            # Say which of the two causes the current value points to (the counter does not keep them apart).
+            why = (f"it is held at max_scale={self.max_scale} (without mixup the sub-cluster AdaCos scale grows "
+                   "without bound)" if scale >= self.max_scale else
+                   "a proposed value was non-finite or non-positive, e.g. with a single class there are no "
+                   "other classes to estimate it from, and the previous value was kept")
             warnings.warn(
-                f"asd_tf.losses: the adaptive scale of '{self.name}' was guarded {count} time(s): a proposed "
-                f"value was non-finite, non-positive or above max_scale={self.max_scale}; the previous or "
-                f"clipped value was kept (now {float(self._scale.numpy()):.3f}). Without mixup "
-                "the sub-cluster AdaCos scale grows without bound.",
+                f"asd_tf.losses: the adaptive scale of '{self.name}' was guarded {count} time(s), now "
+                f"{scale:.3f}: {why}.",
                 RuntimeWarning,
                 stacklevel=2,
             )
