@@ -117,7 +117,7 @@ def job(key: str, seed: int, out: Path, data: Path, epochs: int):
 
 
 def aggregate(keys: list[str], out: Path, trials: int, epochs: int, ensembles: tuple = ()) -> dict:
-    """One row per (row key, backend) over the finished seeds, the ensembles' rows, and the gains over scac + k-means."""
+    """One row per (row key, backend) over the finished seeds, the ensembles' rows, the gains over scac + k-means."""
     rows = []
     for key in keys:
         exp = experiment(key)

@@ -121,7 +121,8 @@ def aggregate(layout: str, out: Path, trials: int) -> dict:
         # stats: None (JSON null), not NaN, for a value no trial has (AUC target on DCASE 2020: no domains)
         for backend, per_seed in results_per_backend(out / exp.name, exp.backends, seeds, COLUMNS + EXTRA):
             rows.append({"system": getattr(exp, "backend_rows", {}).get(backend, exp.row), "config": exp.name, "key": key, "backend": backend,
-                         "seeds": sorted(per_seed), "per_seed": per_seed, "stats": percent_stats(per_seed, COLUMNS + EXTRA)})
+                         "seeds": sorted(per_seed), "per_seed": per_seed,
+                         "stats": percent_stats(per_seed, COLUMNS + EXTRA)})
     verdict = []
     for key in ("subcluster_adacos", "compactness"):
         base = next((r for r in rows if r["key"] == key and r["backend"] == "kmeans"), None)

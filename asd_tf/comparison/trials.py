@@ -157,7 +157,8 @@ def meta_lines(table: Mapping, keys: Sequence[str]) -> list[str]:
 def stats_table(rows: Iterable[Mapping], columns: Columns, seconds: bool = False) -> list[str]:
     """The Markdown table of ``rows`` (system, backend, seeds, ``fmt`` of each column's stats; with
     ``seconds`` a last column ``train s`` of ``stats["train_seconds"]`` without decimals)."""
-    lines = ["| system | backend | seeds | " + " | ".join(h for _, h in columns) + (" | train s |" if seconds else " |"),
+    lines = ["| system | backend | seeds | " + " | ".join(h for _, h in columns)
+             + (" | train s |" if seconds else " |"),
              "|---|---|---|" + "---:|" * (len(columns) + seconds)]
     for r in rows:
         lines.append(f"| {r['system']} | {r['backend']} | {','.join(map(str, r['seeds']))} | "
@@ -166,7 +167,8 @@ def stats_table(rows: Iterable[Mapping], columns: Columns, seconds: bool = False
     return lines
 
 
-def write_table(results: Path, meta: Mapping, aggregate: Callable[[], dict], to_markdown: Callable[[dict], str]) -> dict:
+def write_table(results: Path, meta: Mapping, aggregate: Callable[[], dict],
+                to_markdown: Callable[[dict], str]) -> dict:
     """Write ``<results>/table.{json,md}`` (atomically): ``meta``, the date (UTC), then ``aggregate()``'s
     entries (rows, goal tables); returns the table."""
     table = {**meta, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **aggregate()}
