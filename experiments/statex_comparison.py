@@ -18,17 +18,15 @@ runs); the table is rewritten after every job.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from asd_tf.comparison.trials import (command_line, data_meta, meta_lines, percent_stats, recipe_data,
+                                      recipe_parser, results_per_backend, run_trials, stats_table, summary,
+                                      train_seconds, values, write_table)
 
 BACKENDS = ("kmeans", "knn_smote", "density")
 # key -> (row label, loss, loss_params). AdaProj: m = 8 vectors per class for the quick model's
@@ -97,7 +95,7 @@ def ensemble_rows(key: str, members: int, trials: int, out: Path) -> list[dict]:
             path = dirs[0] / "evaluation" / f"{backend}_ensemble" / "results.json"
             if not path.exists():
                 evaluate_run(dirs[0], backend=backend, ensemble=[str(d) for d in dirs[1:]], progress=False)
-            per_trial[k] = values(json.loads(path.read_text()))
+            per_trial[k] = values(json.loads(path.read_text()), COLUMNS)
             seconds[k] = sum(json.loads((d / "train_summary.json").read_text())["seconds_this_call"] for d in dirs)
         if per_trial:
             rows.append({"key": f"{key}#ensemble{members}", "system": f"{exp.row}, ensemble of {members}",
@@ -118,52 +116,21 @@ def job(key: str, seed: int, out: Path, data: Path, epochs: int):
     return plan_jobs([experiment(key)], seed + 1, out, data, preset(epochs))[-1]
 
 
-def values(results: dict) -> dict:
-    out = {k: (results.get("hmean") or {}).get(k) for k, _ in COLUMNS if k != "official"}
-    out["official"] = results.get("official_score")
-    return out
-
-
-def aggregate(keys: list[str], out: Path, data: Path, trials: int, epochs: int, meta: dict,
-              ensembles: tuple = ()) -> dict:
-    from asd_tf.comparison.jobs import results_path
-
+def aggregate(keys: list[str], out: Path, trials: int, epochs: int, ensembles: tuple = ()) -> dict:
+    """One row per (row key, backend) over the finished seeds, the ensembles' rows, the gains over scac + k-means."""
     rows = []
     for key in keys:
         exp = experiment(key)
-        seconds = {}
-        for seed in range(trials):
-            summary = out / exp.name / f"seed{seed}" / "train_summary.json"
-            if summary.exists():
-                seconds[seed] = json.loads(summary.read_text())["seconds_this_call"]
-        for backend in exp.backends:
-            per_seed = {}
-            for seed in range(trials):
-                path = results_path(out / exp.name / f"seed{seed}", backend)
-                if path.exists():
-                    per_seed[seed] = values(json.loads(path.read_text()))
-            if not per_seed:
-                continue
-            stats = {}
-            for k, _ in COLUMNS:
-                v = np.array([s[k] for s in per_seed.values() if s.get(k) is not None], float) * 100
-                stats[k] = {"mean": float(v.mean()) if v.size else None,
-                            "std": float(v.std(ddof=1)) if v.size >= 2 else None}
-            t = np.array([seconds[s] for s in per_seed if s in seconds], float)
-            stats["train_seconds"] = {"mean": float(t.mean()) if t.size else None,
-                                      "std": float(t.std(ddof=1)) if t.size >= 2 else None}
+        seconds = train_seconds(out / exp.name, range(trials))
+        for backend, per_seed in results_per_backend(out / exp.name, exp.backends, range(trials), COLUMNS):
+            stats = {**percent_stats(per_seed, COLUMNS),
+                     "train_seconds": summary(seconds[s] for s in per_seed if s in seconds)}
             rows.append({"key": key, "system": exp.row, "config": exp.name, "loss": exp.train["loss"],
                          "loss_params": exp.train["loss_params"], "backend": backend, "seeds": sorted(per_seed),
                          "per_seed": per_seed, "train_seconds": seconds, "stats": stats})
     for spec in ensembles:
         for r in ensemble_rows(*spec, out):
-            stats = {}
-            for k, _ in COLUMNS:
-                v = np.array([s[k] for s in r["per_trial"].values() if s.get(k) is not None], float) * 100
-                stats[k] = {"mean": float(v.mean()) if v.size else None,
-                            "std": float(v.std(ddof=1)) if v.size >= 2 else None}
-            t = np.array(list(r["train_seconds"].values()), float)
-            stats["train_seconds"] = {"mean": float(t.mean()), "std": float(t.std(ddof=1)) if t.size >= 2 else None}
+            stats = {**percent_stats(r["per_trial"], COLUMNS), "train_seconds": summary(r["train_seconds"].values())}
             rows.append({**r, "stats": stats})
     base = {r["backend"]: r for r in rows if r["key"] == "scac"}
     goal = []
@@ -174,29 +141,17 @@ def aggregate(keys: list[str], out: Path, data: Path, trials: int, epochs: int, 
         goal.append({"system": r["system"], "backend": r["backend"],
                      "official_gain": r["stats"]["official"]["mean"] - b["stats"]["official"]["mean"],
                      "target_auc_gain": r["stats"]["auc_target"]["mean"] - b["stats"]["auc_target"]["mean"]})
-    return {**meta, "epochs": epochs, "rows": rows, "against_scac_kmeans": goal}
-
-
-def _fmt(s: dict, digits: int = 1) -> str:
-    if s["mean"] is None:
-        return "-"
-    return f"{s['mean']:.{digits}f}" + ("" if s["std"] is None else f" ± {s['std']:.{digits}f}")
+    return {"epochs": epochs, "rows": rows, "against_scac_kmeans": goal}
 
 
 def to_markdown(table: dict) -> str:
-    lines = [f"# Losses beyond the reference system on {table['data_name']}", ""]
-    for k in ("command", "date", "data", "preset", "trials"):
-        lines.append(f"- {k}: {table[k]}")
+    lines = [f"# Losses beyond the reference system on {table['data_name']}", "",
+             *meta_lines(table, ("command", "date", "data", "preset", "trials"))]
     lines += ["", "Percent, harmonic means over the sections; mean ± standard deviation (ddof = 1) over the "
               "finished trials (column `seeds`). AUC source / target: the official DCASE 2022-2025 definition "
               "(a domain's normals against all anomalies of the section); pAUC over both domains (p = 0.1). "
               "`train s`: training seconds per run (`train_summary.json`, shared 2-core machine).", "",
-              "| system | backend | seeds | " + " | ".join(h for _, h in COLUMNS) + " | train s |",
-              "|---|---|---|" + "---:|" * (len(COLUMNS) + 1)]
-    for r in table["rows"]:
-        lines.append(f"| {r['system']} | {r['backend']} | {','.join(map(str, r['seeds']))} | "
-                     + " | ".join(_fmt(r["stats"][k]) for k, _ in COLUMNS)
-                     + f" | {_fmt(r['stats']['train_seconds'], 0)} |")
+              *stats_table(table["rows"], COLUMNS, seconds=True)]
     if table["against_scac_kmeans"]:
         lines += ["", "Against sub-cluster AdaCos (fixed centres) + k-means, on the means (issue 15's goal: official "
                   "+5 points with the target AUC rising):", "",
@@ -207,26 +162,16 @@ def to_markdown(table: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--layout", default="dcase2023")
-    p.add_argument("--size", default="target")
-    p.add_argument("--profile", default="domain_shift")
-    p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--trials", type=int, default=3)
+    argv = sys.argv[1:] if argv is None else argv
+    p = recipe_parser(__doc__.split("\n\n")[0], "runs/statex_comparison", "experiments/results/statex_comparison")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--rows", default="scac,scac+featex,scac_trainable,scac_trainable+featex,adacos,adacos+featex,"
                                      "adaproj,adaproj+featex", help="comma-separated row keys")
-    p.add_argument("--out", default="runs/statex_comparison")
-    p.add_argument("--results", default="experiments/results/statex_comparison")
     p.add_argument("--ensemble", nargs=3, metavar=("ROW", "MEMBERS", "TRIALS"), default=None,
                    help="also train seeds 0..MEMBERS*TRIALS-1 of ROW and score TRIALS ensembles of MEMBERS runs")
-    p.add_argument("--aggregate-only", action="store_true")
-    p.add_argument("--job", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from asd_tf.comparison.runner import synthetic_data
-
-    data = synthetic_data(args.layout, args.size, seed=args.data_seed, profile=args.profile).resolve()
+    data = recipe_data(args)
     out = Path(args.out)
     keys = [k for k in args.rows.split(",") if k]
     for key in keys:
@@ -240,43 +185,25 @@ def main(argv: list[str] | None = None) -> int:
 
         run_job(job(args.job[0], int(args.job[1]), out, data, args.epochs))
         return 0
-    command = "python experiments/statex_comparison.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    meta = {"command": command, "data_name": f"the {args.layout} `{args.size}` set, `{args.profile}` profile",
-            "data": f"{data} (asd-tf synth --layout {args.layout} --size {args.size} --profile {args.profile} "
-                    f"--seed {args.data_seed})",
+    meta = {"command": command_line("experiments/statex_comparison.py", argv),
+            "data_name": f"the {args.layout} `{args.size}` set, `{args.profile}` profile",
+            "data": data_meta(args, data),
             "preset": f"quick with {args.epochs} epochs (batch 32, 2 s input, narrow reference model, lr 1e-3, "
                       "mixup as the paper)",
             "trials": f"{args.trials} (training seeds 0..{args.trials - 1}; data seed {args.data_seed})"}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
     from asd_tf.comparison.jobs import job_done
 
-    def write() -> None:
-        meta["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        table = aggregate(keys, out, data, args.trials, args.epochs, meta, ensembles)
-        (results / "table.json").write_text(json.dumps(table, indent=1) + "\n")
-        (results / "table.md").write_text(to_markdown(table))
+    def done(key: str, seed: int) -> bool:
+        return job_done(job(key, seed, out, data, args.epochs))
 
-    failures = []
-    plan = [(seed, key) for seed in range(args.trials) for key in keys]
+    def write() -> None:
+        write_table(Path(args.results), meta, lambda: aggregate(keys, out, args.trials, args.epochs, ensembles),
+                    to_markdown)
+
+    plan = [(key, seed) for seed in range(args.trials) for key in keys]
     for key, members, trials in ensembles:  # the ensemble's further seeds, after the table's trials
-        plan += [(seed, key) for seed in range(members * trials) if (seed, key) not in plan]
-    if not args.aggregate_only:
-        for seed, key in plan:
-            if job_done(job(key, seed, out, data, args.epochs)):
-                continue
-            t0 = time.time()
-            print(f"{time.strftime('%H:%M:%S')} {key} seed {seed} ...", flush=True)
-            rc = subprocess.call([sys.executable, __file__, *(argv or sys.argv[1:]), "--job", key, str(seed)])
-            print(f"{time.strftime('%H:%M:%S')} {key} seed {seed}: rc {rc}, {time.time() - t0:.0f} s", flush=True)
-            if rc:
-                failures.append(f"{key}/seed{seed}")
-            write()
-    write()
-    if failures:
-        print("failed: " + ", ".join(failures), file=sys.stderr)
-        return 1
-    return 0
+        plan += [(key, seed) for seed in range(members * trials) if (key, seed) not in plan]
+    return run_trials(plan, done, __file__, argv, write, args.aggregate_only)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,13 @@ every job, so a partial run already gives a partial table.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from asd_tf.comparison.trials import (command_line, data_meta, meta_lines, percent_stats, recipe_data, recipe_parser,
+                                      results_per_backend, run_trials, stats_table, write_table)
 
 SCORING = ("kmeans", "knn", "knn_smote", "density")
 # (key, experiment YAML without the year prefix, backends: None = the YAML's)
@@ -47,13 +43,6 @@ COLUMNS = (("auc_source", "AUC source"), ("auc_target", "AUC target"), ("pauc", 
            ("official", "official"))
 EXTRA = (("auc_source_in_domain", "AUC source, in-domain"), ("auc_target_in_domain", "AUC target, in-domain"),
          ("pauc_source", "pAUC source"), ("pauc_target", "pAUC target"))
-
-
-def values(results: dict) -> dict:
-    """Table values (fractions) of one ``results.json``: the ``hmean`` entries and the official score."""
-    out = {k: (results.get("hmean") or {}).get(k) for k, _ in COLUMNS + EXTRA if k != "official"}
-    out["official"] = results.get("official_score")
-    return out
 
 
 def _yaml(layout: str, stem: str) -> Path | None:
@@ -118,10 +107,8 @@ def _done(layout: str, key: str, seed: int, out: Path, data: Path) -> bool:
     return job_done(_job(_experiment(layout, key), seed, out, data))
 
 
-def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> dict:
+def aggregate(layout: str, out: Path, trials: int) -> dict:
     """The table: one row per (system, backend), mean +- std (ddof 1) over the finished trials."""
-    from asd_tf.comparison.jobs import results_path
-
     rows = []
     for key, _, _ in ROWS:
         try:
@@ -131,22 +118,11 @@ def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> di
         if exp is None:
             continue
         seeds = [0] if key in DETERMINISTIC else list(range(trials))
-        for backend in exp.backends:
-            per_seed = {}
-            for seed in seeds:
-                path = results_path(out / exp.name / f"seed{seed}", backend)
-                if path.exists():
-                    per_seed[seed] = values(json.loads(path.read_text()))
-            if not per_seed:
-                continue
-            stats = {}
-            for k, _ in COLUMNS + EXTRA:
-                v = np.array([s[k] for s in per_seed.values() if s.get(k) is not None], dtype=float) * 100
-                # None (JSON null), not NaN: a value no trial has (AUC target on DCASE 2020: no domains)
-                stats[k] = {"mean": float(v.mean()) if v.size else None,
-                            "std": float(v.std(ddof=1)) if v.size >= 2 else None}
+        # stats: None (JSON null), not NaN, for a value no trial has (AUC target on DCASE 2020: no domains)
+        for backend, per_seed in results_per_backend(out / exp.name, exp.backends, seeds, COLUMNS + EXTRA):
             rows.append({"system": getattr(exp, "backend_rows", {}).get(backend, exp.row), "config": exp.name, "key": key, "backend": backend,
-                         "seeds": sorted(per_seed), "per_seed": per_seed, "stats": stats})
+                         "seeds": sorted(per_seed), "per_seed": per_seed,
+                         "stats": percent_stats(per_seed, COLUMNS + EXTRA)})
     verdict = []
     for key in ("subcluster_adacos", "compactness"):
         base = next((r for r in rows if r["key"] == key and r["backend"] == "kmeans"), None)
@@ -160,36 +136,19 @@ def aggregate(layout: str, out: Path, data: Path, trials: int, meta: dict) -> di
                 verdict.append({"system": r["system"], "backend": r["backend"], "target_auc_gain": d_t,
                                 "official_gain": d_o, "goal_met": None if d_t is None else bool(d_t >= 10.0 and d_o >= 0.0),
                                 "seeds": sorted(set(r["seeds"]) & set(base["seeds"]))})
-    return {**meta, "rows": rows, "goal": verdict}
-
-
-def _fmt(s: dict) -> str:
-    if s["mean"] is None:
-        return "-"
-    return f"{s['mean']:.1f}" + ("" if s["std"] is None else f" ± {s['std']:.1f}")
+    return {"rows": rows, "goal": verdict}
 
 
 def to_markdown(table: dict) -> str:
-    lines = [f"# Target-domain study: {table['data_name']}", ""]
-    for k in ("command", "date", "data", "size", "preset", "trials"):
-        lines.append(f"- {k}: {table[k]}")
+    lines = [f"# Target-domain study: {table['data_name']}", "",
+             *meta_lines(table, ("command", "date", "data", "size", "preset", "trials"))]
     lines += ["", "Harmonic means over sections in percent; mean ± standard deviation (ddof = 1) over the "
               "finished trials (column `seeds`). AUC source / target as in the official DCASE 2022-2025 "
               "evaluator: the domain's normal clips against all anomalous clips of the section; pAUC over "
               "both domains (p = 0.1); official = harmonic mean of those over all sections. The paper's "
               "Table II uses in-domain AUCs (a domain's normals against that domain's anomalies): second table.",
-              "",
-              "| system | backend | seeds | " + " | ".join(h for _, h in COLUMNS) + " |",
-              "|---|---|---|" + "---:|" * len(COLUMNS)]
-    for r in table["rows"]:
-        lines.append(f"| {r['system']} | {r['backend']} | {','.join(map(str, r['seeds']))} | "
-                     + " | ".join(_fmt(r["stats"][k]) for k, _ in COLUMNS) + " |")
-    lines += ["", "In-domain values (Table II convention):", "",
-              "| system | backend | seeds | " + " | ".join(h for _, h in EXTRA) + " |",
-              "|---|---|---|" + "---:|" * len(EXTRA)]
-    for r in table["rows"]:
-        lines.append(f"| {r['system']} | {r['backend']} | {','.join(map(str, r['seeds']))} | "
-                     + " | ".join(_fmt(r["stats"][k]) for k, _ in EXTRA) + " |")
+              "", *stats_table(table["rows"], COLUMNS),
+              "", "In-domain values (Table II convention):", "", *stats_table(table["rows"], EXTRA)]
     if table["goal"]:
         lines += ["", "Goal of issue 14 (official-definition target AUC +10 points over k-means at an official score at least as "
                   "high), per trained system and backend, on the means over the trials:", "",
@@ -203,46 +162,25 @@ def to_markdown(table: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--layout", default="dcase2023")
-    p.add_argument("--size", default="target")
-    p.add_argument("--profile", default="domain_shift")
-    p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--trials", type=int, default=3)
-    p.add_argument("--out", default="runs/target_domain")
-    p.add_argument("--results", default="experiments/results/target_domain")
+    argv = sys.argv[1:] if argv is None else argv
+    p = recipe_parser(__doc__.split("\n\n")[0], "runs/target_domain", "experiments/results/target_domain")
     p.add_argument("--rows", default=",".join(k for k, _, _ in ROWS), help="comma-separated row keys")
-    p.add_argument("--aggregate-only", action="store_true")
-    p.add_argument("--job", nargs=2, metavar=("ROW", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from asd_tf.comparison.runner import synthetic_data
-
-    data = synthetic_data(args.layout, args.size, seed=args.data_seed, profile=args.profile).resolve()
+    data = recipe_data(args)
     out = Path(args.out)
     if args.job:
         run_one(args.layout, args.job[0], int(args.job[1]), out, data)
         return 0
-    command = "python experiments/target_domain.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    meta = {"command": command, "data_name": f"{args.layout} `{args.size}` set, `{args.profile}` profile",
-            "data": f"{data} (asd-tf synth --layout {args.layout} --size {args.size} --profile {args.profile} "
-                    f"--seed {args.data_seed})",
+    meta = {"command": command_line("experiments/target_domain.py", argv),
+            "data_name": f"{args.layout} `{args.size}` set, `{args.profile}` profile",
+            "data": data_meta(args, data),
             "size": str(args.size), "preset": "quick (20 epochs, batch 32, 2 s input, narrow model)",
             "trials": f"{args.trials} (seeds 0..{args.trials - 1}); log-mel kNN: deterministic, one run"}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
 
-    def write() -> None:
-        meta["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        table = aggregate(args.layout, out, data, args.trials, meta)
-        (results / "table.json").write_text(json.dumps(table, indent=1) + "\n")
-        (results / "table.md").write_text(to_markdown(table))
-
-    failures = {}
-    if not args.aggregate_only:
-        keys = args.rows.split(",")
+    def plan():  # read lazily by run_trials: the skips are reported as the loop reaches them
         for seed in range(args.trials):
-            for key in keys:
+            for key in args.rows.split(","):
                 if key in DETERMINISTIC and seed > 0:
                     continue
                 try:
@@ -253,20 +191,13 @@ def main(argv: list[str] | None = None) -> int:
                 if missing:
                     print(f"skip {key}: no experiment YAML yet", flush=True)
                     continue
-                if _done(args.layout, key, seed, out, data):
-                    continue
-                t0 = time.time()
-                print(f"{time.strftime('%H:%M:%S')} {key} seed {seed} ...", flush=True)
-                rc = subprocess.call([sys.executable, __file__, *(argv or sys.argv[1:]), "--job", key, str(seed)])
-                print(f"{time.strftime('%H:%M:%S')} {key} seed {seed}: rc {rc}, {time.time() - t0:.0f} s", flush=True)
-                if rc:
-                    failures[f"{key}/seed{seed}"] = rc
-                write()
-    write()
-    if failures:
-        print("failed: " + ", ".join(failures), file=sys.stderr)
-        return 1
-    return 0
+                yield key, seed
+
+    def write() -> None:
+        write_table(Path(args.results), meta, lambda: aggregate(args.layout, out, args.trials), to_markdown)
+
+    return run_trials(plan(), lambda key, seed: _done(args.layout, key, seed, out, data), __file__, argv, write,
+                      args.aggregate_only)
 
 
 if __name__ == "__main__":

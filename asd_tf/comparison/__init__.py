@@ -11,6 +11,8 @@
 * :mod:`.writers` and :mod:`.plot`: markdown, CSV, LaTeX, JSON and a bar chart;
 * :mod:`.runner`: :func:`~asd_tf.comparison.runner.run_comparison`, all of it at once
   (``asd-tf compare``, :mod:`asd_tf.commands.compare`).
+* :mod:`.trials`: what the study recipes under ``experiments/`` share (the resumable
+  job loop with one child process per job, stats over seeds, Markdown tables, meta lines).
 """
 
 from .experiment import CONFIGS_DIR, Experiment, load_experiment, load_experiments, resolve_data  # noqa: F401
