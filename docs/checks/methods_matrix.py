@@ -113,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
              f"Made by `PYTHONPATH=$PWD python docs/checks/methods_matrix.py {args.work}` on "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (1 epoch, batch 16, 1-s input, the tests' tiny "
              "model, training seed 0; synthetic sets: data seed 0). The scores of such runs mean nothing: the "
-             "check is that each combination trains, saves, reloads and scores. `-`: the evaluation ran and wrote "
-             "scores but the data have no AUC (a section without anomalous or without normal test clips).", "",
+             "check is that each combination trains, saves, reloads and scores. Real folders: one `evaluate` per "
+             "backend; each writes its anomaly score files and then stops with exit 2 at the first section whose "
+             "test clips are all normal or all anomalous (the samples hold 1-2 test clips per machine), the "
+             "expected result there; the column counts the score files written.", "",
              "| data | system | train | reload | evaluate | official per backend | seconds |",
              "|---|---|---|---|---|---|---:|"]
     failures = 0
