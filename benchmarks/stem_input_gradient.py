@@ -32,22 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 FRAMES, BINS, FILTERS, KERNEL = 311, 513, 16, 7
 
 
 def _median_ms(fn, repeats: int) -> float:
-    fn()  # trace + warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    """Median milliseconds of ``repeats`` calls after a warm-up (``profile_step``'s timing)."""
+    from profile_step import _median_seconds  # this folder is on sys.path when the script runs
+
+    return 1000 * _median_seconds(fn, (), repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
