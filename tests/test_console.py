@@ -112,14 +112,15 @@ def test_python_logging_after_the_filtered_start_still_reaches_stderr():
 
 
 def test_command_warnings_are_one_line_without_the_source_line_of_the_call(monkeypatch):
-    """``asd-tf`` shows a Python warning as ``warning: MESSAGE`` alone: Python's default format (what
-    ``warnings.showwarning`` prints) adds ``file:line: Category:`` and, on a second line, the source of the
-    warning call (``  check()`` for the scale guard)."""
+    """``asd-tf`` shows a Python warning as ``warning: MESSAGE`` alone, where Python's format (what
+    ``warnings.showwarning`` prints) adds ``file:line: Category:`` and, on a second line, the source of
+    the warning call (``  check()`` for the scale guard)."""
     from asd_tf.console import one_line_warnings
 
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
     message = "the scale of 'x' was guarded 4 time(s)"
-    default = warnings.formatwarning(message, RuntimeWarning, "callbacks.py", 63, line="check()")
-    assert default == f"callbacks.py:63: RuntimeWarning: {message}\n  check()\n"
+    python_format = warnings._formatwarning_orig  # Python's own, whatever an in-process main() set before
+    assert python_format(message, RuntimeWarning, "callbacks.py", 63, line="check()") == (
+        f"callbacks.py:63: RuntimeWarning: {message}\n  check()\n")
+    monkeypatch.setattr(warnings, "formatwarning", python_format)  # restored after the test
     one_line_warnings()
     assert warnings.formatwarning(message, RuntimeWarning, "callbacks.py", 63, line="check()") == f"warning: {message}\n"
