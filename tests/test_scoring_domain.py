@@ -372,3 +372,37 @@ def test_evaluation_folder_names_and_option_routing(tmp_path):
         options_per_backend(["knn"], {"density.k": 2})
     with pytest.raises(ConfigError, match="unknown option"):
         options_per_backend(["knn", "density"], {"n_cluster": 2})
+
+
+def test_cli_evaluate_scores_every_backend_when_a_section_has_no_anomalies(tiny_run_factory, tiny_data, tmp_path,
+                                                                         capsys):
+    """`asd-tf evaluate RUN --backend kmeans knn` on data where one section's test clips are all normal: each
+    backend writes its score files and names the section whose AUC is undefined; exit status 2 at the end
+    (before, the first backend's error stopped the command and knn was never scored)."""
+    import shutil
+
+    from asd_tf.commands import main
+    from asd_tf.runs import evaluation_dir
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run_factory(), run)  # a copy: evaluating writes into the run directory
+    view = tmp_path / "data"  # tiny_data without the anomalous test clips of fan section 00
+    for wav in tiny_data.rglob("*.wav"):
+        if wav.parent.name == "test" and wav.parent.parent.name == "fan" and wav.name.startswith("section_00_") \
+                and "_anomaly_" in wav.name:
+            continue
+        target = view / wav.relative_to(tiny_data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(wav)
+    kept = sorted(p.name for p in (view / "fan" / "test").glob("section_00_*.wav"))
+    assert kept and all("_normal_" in name for name in kept)
+
+    assert main(["evaluate", str(run), "--data", str(view), "--backend", "kmeans", "knn"]) == 2
+    err = capsys.readouterr().err
+    for backend in ("kmeans", "knn"):
+        assert f"error: backend {backend}: AUC undefined (fan/section 00): only normal clips" in err
+        scores = evaluation_dir(run, backend, ensemble=False) / "submission" / "anomaly_score_fan_section_00_test.csv"
+        assert sorted(line.split(",")[0] for line in scores.read_text().splitlines()) == kept
+    # one backend alone: the error is the command's own, as before
+    assert main(["evaluate", str(run), "--data", str(view), "--backend", "knn"]) == 2
+    assert "asd-tf evaluate: error: AUC undefined (fan/section 00)" in capsys.readouterr().err

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from ..errors import MetricError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,13 +69,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     # --combine: one system of all backends; otherwise one evaluation per backend
     split = options_per_backend(backends, options)  # every option checked before any scoring
     groups = [backends] if args.combine else [[b] for b in backends]
+    undefined = []
     for group in groups:
-        results = evaluate_run(
-            args.run, backend=group if args.combine else group[0], data=args.data, ensemble=args.ensemble,
-            backend_options=options if args.combine else split[group[0]], ground_truth_dir=args.ground_truth,
-            batch_size=args.batch_size, combine=args.combine or "sum", skip_bad=args.skip_bad,
-        )
+        try:
+            results = evaluate_run(
+                args.run, backend=group if args.combine else group[0], data=args.data, ensemble=args.ensemble,
+                backend_options=options if args.combine else split[group[0]], ground_truth_dir=args.ground_truth,
+                batch_size=args.batch_size, combine=args.combine or "sum", skip_bad=args.skip_bad,
+            )
+        except MetricError as exc:
+            if len(groups) == 1:
+                raise
+            # Metrics undefined on these data (e.g. a section with normal test clips only): this backend's
+            # score files are written; the other backends are still scored, and the exit status says it.
+            print(f"asd-tf evaluate: error: backend {group[0]}: {exc}", file=sys.stderr)
+            undefined.append(group[0])
+            continue
         if len(groups) > 1 or args.combine:
             print(f"scoring backend: {results['backend']}" + (f" ({args.combine})" if args.combine else ""))
         print(format_summary(results))
-    return 0
+    return 2 if undefined else 0
