@@ -146,26 +146,24 @@ class TrainConfig:
             f"backbone {self.backbone!r} option", self.backbone_options, builder,
             exclude=("num_samples", "synchronized_bn", "name"),
         )
-        # FeatEx options (``featex``, ``featex_prob``, ...) go with every loss: checked against build_featex
+        # The training options' parameters (``featex``, ``featex_prob``, ..., ``statex``, ...) go with every
+        # loss: each group is checked against its builder (``featex_<x>`` is build_featex's argument ``<x>``).
         params = dict(self.loss_params)
-        featex = {k: params.pop(k) for k in list(params) if k in FEATEX_PARAMS}
-        statex = {k: params.pop(k) for k in list(params) if k in STATEX_PARAMS}  # likewise, against build_statex
+        groups = [(switch, table, builder, {k: params.pop(k) for k in list(params) if k in table})
+                  for switch, table, builder in (("featex", FEATEX_PARAMS, build_featex),
+                                                 ("statex", STATEX_PARAMS, build_statex))]
         checked = check_options(
             f"loss {self.loss!r} parameter", params, loss_class(self.loss).__init__,
             exclude=("self", "num_classes", "embedding_dim"), extra=("name", "dtype", "trainable"),
             also=(*FEATEX_PARAMS, *STATEX_PARAMS),
         )
-        if featex:
-            flag = check_value("loss parameter featex", featex.pop("featex", False), bool)
-            hints = typing.get_type_hints(build_featex)  # featex_<x> is build_featex's argument <x>
-            checked["featex"] = flag
-            for key, value in featex.items():
-                checked[key] = check_value(f"loss parameter {key}", value, hints.get(FEATEX_PARAMS[key], Any))
-        if statex:
-            hints = typing.get_type_hints(build_statex)  # statex_<x> is build_statex's argument <x>
-            checked["statex"] = check_value("loss parameter statex", statex.pop("statex", False), bool)
-            for key, value in statex.items():
-                checked[key] = check_value(f"loss parameter {key}", value, hints.get(STATEX_PARAMS[key], Any))
+        for switch, table, builder, given in groups:
+            if not given:
+                continue
+            checked[switch] = check_value(f"loss parameter {switch}", given.pop(switch, False), bool)
+            hints = typing.get_type_hints(builder)
+            for key, value in given.items():
+                checked[key] = check_value(f"loss parameter {key}", value, hints.get(table[key], Any))
         self.loss_params = checked
         return self
 
