@@ -34,6 +34,8 @@ import math
 import keras
 from keras import ops
 
+from .regrouped_conv import few_channel_conv2d
+
 __all__ = ["SpaceToDepthConv1D", "SpaceToDepthConv2D", "space_to_depth_conv"]
 
 
@@ -72,6 +74,9 @@ def space_to_depth_conv(inputs, kernel, strides):
     depth = channels * math.prod(strides)
     x = ops.reshape(x, [-1] + grouped + [depth])
     w = ops.reshape(w, [blocks for _, _, _, blocks in plans] + [depth, filters])
+    if rank == 2:
+        # Few channels (the stem: 4): its input gradient runs on regrouped columns (regrouped_conv.py).
+        return few_channel_conv2d(x, w)
     return ops.conv(x, w, strides=1, padding="valid")
 
 
