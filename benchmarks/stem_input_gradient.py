@@ -22,7 +22,11 @@ the candidate formulations of the same gradient, and checks each against TensorF
 * ``blocks4_forward``: the output gradient regrouped in 2 x 2 blocks (64 channels) and the
   input in 4 x 4 blocks (16 channels): a 3 x 3 forward convolution with 16 output channels
   (2.3 x the FLOPs, shapes oneDNN vectorises fully), timed without the regrouping, which is
-  timed on its own as ``regroup_output_gradient``.
+  timed on its own as ``regroup_output_gradient``;
+* ``regrouped_columns``: what the model runs since 2026-11-30 10:30 UTC
+  (``asd_tf.models.regrouped_conv``): the columns taken 4 at a time, a 4 x 2 forward
+  convolution from 64 to 16 channels on the padded output gradient (2 x the stem's
+  space-to-depth FLOPs), padding included.
 
 Results of 2026-11-30 are in ``docs/training_step_profile.md``.
 """
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import tensorflow as tf
 
+    from asd_tf.models.regrouped_conv import regrouped_input_gradient
     from asd_tf.models.space_to_depth import space_to_depth_conv
 
     b = args.batch_size
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             input_sizes=tf.shape(x), filter=kernel, out_backprop=dy, strides=[1, 2, 2, 1], padding="SAME"),
             reference_dx),
         "matmul_overlap_add": (matmul_overlap_add, ref),
+        "regrouped_columns": (lambda: regrouped_input_gradient(dy, w, s2d_shape[1:3], 4), ref),
     }
     results = {}
     forward = tf.function(lambda: space_to_depth_conv(x, kernel, (2, 2)))
