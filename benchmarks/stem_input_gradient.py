@@ -23,10 +23,11 @@ the candidate formulations of the same gradient, and checks each against TensorF
   input in 4 x 4 blocks (16 channels): a 3 x 3 forward convolution with 16 output channels
   (2.3 x the FLOPs, shapes oneDNN vectorises fully), timed without the regrouping, which is
   timed on its own as ``regroup_output_gradient``;
-* ``regrouped_columns``: what the model runs since 2026-11-30 10:30 UTC
-  (``asd_tf.models.regrouped_conv``): the columns taken 4 at a time, a 4 x 2 forward
-  convolution from 64 to 16 channels on the padded output gradient (2 x the stem's
-  space-to-depth FLOPs), padding included.
+* ``regrouped_columns``: what the model runs since 2026-11-30 (``asd_tf.models.regrouped_conv``,
+  its ``keras.ops`` form): the columns taken 4 at a time, a forward convolution of the padded
+  output gradient with stride 4 along the columns, 4 x 8 kernel, 16 to 16 channels (2 x the
+  stem's space-to-depth FLOPs), padding included (the model's TensorFlow gradient passes the
+  zeros as the convolution's explicit padding instead).
 
 Results of 2026-11-30 are in ``docs/training_step_profile.md``.
 """

@@ -12,20 +12,21 @@ The input gradient ``dx[b, h, w, p] = sum_{i, j, c} dy[b, h - i, w - j, c] k[i, 
 (``0 <= h - i < H_out``, ``0 <= w - j < W_out``) is computed here as a forward
 convolution with ``R`` times as many output channels: the columns of ``dx`` are
 taken ``R`` at a time, ``w = R X + q`` (``R = 16 / C`` for ``C`` input channels),
-so that ``dx`` regrouped to ``[B, H_in, W_in / R, R C]`` and ``dy`` regrouped the
-same way to ``[B, H_out, W_out / R, R O]`` (both reshapes of channels-last
-tensors) are related by a stride-1 convolution with kernel ``kh x (D + 1)``,
-``D = ceil((kw - 1) / R)``:
+so that ``dx`` regrouped to ``[B, H_in, W_in / R, R C]`` (a reshape of a
+channels-last tensor) is the convolution of ``dy`` with stride ``R`` along the
+columns and kernel ``kh x (D + 1) R``, ``D = ceil((kw - 1) / R)``:
 
-``K'[a, d, (r, c), (q, p)] = k[kh - 1 - a, q - r + R (D - d), p, c]`` where that
+``K'[a, d R + r, c, (q, p)] = k[kh - 1 - a, q - r + R (D - d), p, c]`` where that
 column index lies in ``[0, kw)``, else 0,
 
-applied to ``dy`` padded with ``kh - 1`` rows above and below, ``D R`` columns
-before, and after up to a whole number of groups. Every product of the plain
-input gradient appears once (the others multiply a zero of ``K'``), so the
-result equals it up to the order of the float sums; the zeros of ``K'`` double
-the multiply-adds (for the stem, 4 x 2 x 64 x 16 per output group against
-4 x 4 x 16 x 4 x 4), and the gain comes from the kernel's full-width vectors.
+over ``dy`` padded with ``kh - 1`` zero rows above and below, ``D R`` zero
+columns before, and after up to a whole number of groups (on TensorFlow the
+convolution's own explicit padding, so no padded copy of ``dy`` is made). Every
+product of the plain input gradient appears once (the others multiply a zero of
+``K'``), so the result equals it up to the order of the float sums; the zeros of
+``K'`` double the multiply-adds (for the stem, 4 x 8 x 16 x 16 per output group
+against 4 x 4 x 16 x 4 x 4), and the gain comes from the kernel's full-width
+vectors.
 
 :func:`few_channel_conv2d` is ``keras.ops.conv(x, kernel, padding="valid")``
 whose gradient uses this on backends listed in :data:`_REGROUPED_GRADIENT`
@@ -57,7 +58,10 @@ def regroup_factor(channels: int) -> int:
 
 
 def _regrouped_kernel(kernel: Any, group: int) -> Any:
-    """``K'`` of the module docstring: ``[kh, kw, C, O] -> [kh, D + 1, R O, R C]``."""
+    """``K'`` of the module docstring with its two column axes merged: ``[kh, kw, C, O] -> [kh, (D + 1) R, O, R C]``.
+
+    Kernel column ``d R + r`` reads output-gradient column ``R (X - D + d) + r`` for output group ``X``.
+    """
     kh, kw, channels, filters = (int(d) for d in kernel.shape)
     reach = -(-(kw - 1) // group)  # D
     a = np.arange(kh)[:, None, None, None]
@@ -73,13 +77,40 @@ def _regrouped_kernel(kernel: Any, group: int) -> Any:
     )
     gathered = ops.take(taps, tap.reshape(-1), axis=0)  # [kh (D+1) R R, C, O]
     gathered = ops.reshape(gathered, [kh, reach + 1, group, group, channels, filters])
-    # -> [a, d, r, c (= O), q, p (= C)]
+    # -> [a, (d, r), c (= O), (q, p) (= C)]
     gathered = ops.transpose(gathered, [0, 1, 2, 5, 3, 4])
-    return ops.reshape(gathered, [kh, reach + 1, group * filters, group * channels])
+    return ops.reshape(gathered, [kh, (reach + 1) * group, filters, group * channels])
+
+
+def _plan(dy_shape: tuple[int, ...], kernel_shape: tuple[int, ...], input_size: tuple[int, int], group: int):
+    """``((rows before, after), (columns before, after))`` of the output gradient, and the groups ``W_in / R``."""
+    kh, kw = (int(d) for d in kernel_shape[:2])
+    h_out, w_out = int(dy_shape[1]), int(dy_shape[2])
+    h_in, w_in = (int(n) for n in input_size)
+    if (h_in, w_in) != (h_out + kh - 1, w_out + kw - 1):
+        raise ValueError(
+            f"regrouped_input_gradient: input size {(h_in, w_in)} does not match output {(h_out, w_out)} "
+            f"and kernel {(kh, kw)} of a stride-1 'valid' convolution"
+        )
+    reach = -(-(kw - 1) // group)
+    groups_in = -(-w_in // group)
+    # Output group X reads columns R (X - D) ... R (X + 1) - 1 of the padded gradient (a stride-R window).
+    after = (groups_in + reach) * group - reach * group - w_out
+    return ((kh - 1, kh - 1), (reach * group, after)), groups_in
+
+
+def _ungroup(dx: Any, input_size: tuple[int, int], groups_in: int, group: int, channels: int) -> Any:
+    """``[B, H_in, W_in / R, R C] -> [B, H_in, W_in, C]`` (a reshape; the columns past ``W_in`` dropped)."""
+    h_in, w_in = input_size
+    dx = ops.reshape(dx, [-1, h_in, groups_in * group, channels])
+    return dx if groups_in * group == w_in else dx[:, :, :w_in]
 
 
 def regrouped_input_gradient(dy: Any, kernel: Any, input_size: tuple[int, int], group: int) -> Any:
-    """Gradient of a stride-1 ``"valid"`` 2-D convolution with respect to its input.
+    """Gradient of a stride-1 ``"valid"`` 2-D convolution with respect to its input (``keras.ops``).
+
+    Computed as the module docstring says: ``dy`` padded, then a convolution with stride ``R``
+    along the columns (each output position one group of ``R`` input columns).
 
     Shape:
         dy ``[B, H_out, W_out, O]``, kernel ``[kh, kw, C, O]``, input_size ``(H_in, W_in)`` with
@@ -90,22 +121,10 @@ def regrouped_input_gradient(dy: Any, kernel: Any, input_size: tuple[int, int], 
         >>> regrouped_input_gradient(dy, keras.ops.ones((2, 2, 1, 2)), (4, 6), 4).shape
         (1, 4, 6, 1)
     """
-    kh, kw, channels, filters = (int(d) for d in kernel.shape)
-    h_out, w_out = int(dy.shape[1]), int(dy.shape[2])
-    h_in, w_in = (int(n) for n in input_size)
-    if (h_in, w_in) != (h_out + kh - 1, w_out + kw - 1):
-        raise ValueError(
-            f"regrouped_input_gradient: input size {(h_in, w_in)} does not match output {(h_out, w_out)} "
-            f"and kernel {(kh, kw)} of a stride-1 'valid' convolution"
-        )
-    reach = -(-(kw - 1) // group)
-    groups_in = -(-w_in // group)
-    after = (groups_in + reach) * group - reach * group - w_out
-    padded = ops.pad(dy, [[0, 0], [kh - 1, kh - 1], [reach * group, after], [0, 0]])
-    padded = ops.reshape(padded, [-1, h_out + 2 * (kh - 1), groups_in + reach, group * filters])
-    dx = ops.conv(padded, _regrouped_kernel(kernel, group), strides=1, padding="valid")
-    dx = ops.reshape(dx, [-1, h_in, groups_in * group, channels])
-    return dx if groups_in * group == w_in else dx[:, :, :w_in]
+    (rows, columns), groups_in = _plan(tuple(dy.shape), tuple(kernel.shape), input_size, group)
+    padded = ops.pad(dy, [[0, 0], list(rows), list(columns), [0, 0]])
+    dx = ops.conv(padded, _regrouped_kernel(kernel, group), strides=(1, group), padding="valid")
+    return _ungroup(dx, input_size, groups_in, group, int(kernel.shape[2]))
 
 
 def _tensorflow_conv(x: Any, kernel: Any, group: int) -> Any:
@@ -118,8 +137,12 @@ def _tensorflow_conv(x: Any, kernel: Any, group: int) -> Any:
             dkernel = tf.raw_ops.Conv2DBackpropFilter(
                 input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=[1, 1, 1, 1], padding="VALID"
             )
-            dx = regrouped_input_gradient(dy, kernel, (int(x.shape[1]), int(x.shape[2])), group)
-            return dx, dkernel
+            size = (int(x.shape[1]), int(x.shape[2]))
+            (rows, columns), groups_in = _plan(tuple(dy.shape), tuple(kernel.shape), size, group)
+            # As regrouped_input_gradient, with the zeros as the convolution's own padding: no padded copy of dy.
+            dx = tf.nn.conv2d(dy, _regrouped_kernel(kernel, group), strides=[1, 1, group, 1],
+                              padding=[[0, 0], list(rows), list(columns), [0, 0]])
+            return _ungroup(dx, size, groups_in, group, int(kernel.shape[2])), dkernel
 
         return tf.nn.conv2d(x, kernel, strides=1, padding="VALID"), gradient
 
