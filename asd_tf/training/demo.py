@@ -20,9 +20,9 @@ synthetic data"):
 * training: 12 epochs at batch 32 and learning rate 1e-3 (few epochs: a smaller
   rate barely moves the weights). The quick comparison preset trains 20 epochs; 12
   keep the whole command within 6 minutes on a loaded 2-core CPU (sub-cluster AdaCos,
-  attribute labels, measured 2026-11-30 at commit f0220f6 with a helper's tests beside
-  it: 0.847, 0.822 and 0.7996 for seeds 0-2, 74-105 s per command; one class for all
-  data: 0.518-0.534. README, Set-up).
+  attribute labels, measured 2026-11-30 at commit 9d5d7cd with the test suite beside
+  it: 0.816, 0.820 and 0.812 for seeds 0-2, 123-177 s per command; one class for all
+  data: 0.512-0.538. README, Set-up).
 
 The loss, label set, seed and every flag given on the command line still apply.
 """
