@@ -57,13 +57,18 @@ def regroup_factor(channels: int) -> int:
     return _VECTOR_WIDTH // channels
 
 
+def _reach(kw: int, group: int) -> int:
+    """``D = ceil((kw - 1) / R)``: how many groups before its own an output group's window reaches."""
+    return -(-(kw - 1) // group)
+
+
 def _regrouped_kernel(kernel: Any, group: int) -> Any:
     """``K'`` of the module docstring with its two column axes merged: ``[kh, kw, C, O] -> [kh, (D + 1) R, O, R C]``.
 
     Kernel column ``d R + r`` reads output-gradient column ``R (X - D + d) + r`` for output group ``X``.
     """
     kh, kw, channels, filters = (int(d) for d in kernel.shape)
-    reach = -(-(kw - 1) // group)  # D
+    reach = _reach(kw, group)
     a = np.arange(kh)[:, None, None, None]
     d = np.arange(reach + 1)[None, :, None, None]
     r = np.arange(group)[None, None, :, None]
@@ -92,11 +97,10 @@ def _plan(dy_shape: tuple[int, ...], kernel_shape: tuple[int, ...], input_size: 
             f"regrouped_input_gradient: input size {(h_in, w_in)} does not match output {(h_out, w_out)} "
             f"and kernel {(kh, kw)} of a stride-1 'valid' convolution"
         )
-    reach = -(-(kw - 1) // group)
     groups_in = -(-w_in // group)
-    # Output group X reads columns R (X - D) ... R (X + 1) - 1 of the padded gradient (a stride-R window).
-    after = (groups_in + reach) * group - reach * group - w_out
-    return ((kh - 1, kh - 1), (reach * group, after)), groups_in
+    # Output group X reads columns R (X - D) ... R (X + 1) - 1 of dy: D R zero columns before it, and
+    # after it enough for the last group's window (R groups_in columns in all, past the D R before).
+    return ((kh - 1, kh - 1), (_reach(kw, group) * group, groups_in * group - w_out)), groups_in
 
 
 def _ungroup(dx: Any, input_size: tuple[int, int], groups_in: int, group: int, channels: int) -> Any:
